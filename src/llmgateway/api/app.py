@@ -1,0 +1,47 @@
+"""`create_app()`: the FastAPI application, its routers and the lifetime of its parts."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from llmgateway import __version__
+from llmgateway.api import engine, export, health
+from llmgateway.api.errors import install_error_handlers
+from llmgateway.api.intake import RequestIntakeMiddleware
+from llmgateway.catalog import load_catalog
+from llmgateway.core.gateway import Gateway
+from llmgateway.providers.registry import AdapterRegistry
+from llmgateway.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    catalog = load_catalog(settings.catalog)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = Gateway(settings, catalog, AdapterRegistry(settings))
+        gateway.warm_up()
+        app.state.gateway = gateway
+        app.state.started_at = time.monotonic()
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = FastAPI(
+        title="llmgateway",
+        version=__version__,
+        description="One API in front of every LLM vendor, with honest metrics and a request log.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(engine.router)
+    app.include_router(export.router)
+    app.include_router(health.router)
+    return app

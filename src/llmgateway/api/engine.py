@@ -1,0 +1,151 @@
+"""The engine API of LLMstudio: `/api/engine/...`, faithful to ../shared/spec/engine-api.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from llmgateway.api.intake import received_at
+from llmgateway.api.schemas import EngineChatBody
+from llmgateway.api.sse import DONE, OutputEvent, sse_data, stream_response
+from llmgateway.core.call import Call, CallResult
+from llmgateway.core.gateway import Gateway
+from llmgateway.metrics.report import openai_usage
+from llmgateway.providers.base import TextDelta
+
+router = APIRouter(prefix="/api/engine", tags=["engine"])
+
+
+def gateway_of(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+@router.post("/chat/{provider}", summary="Chat with a provider's model, streamed or not")
+async def chat(provider: str, body: EngineChatBody, request: Request) -> Response:
+    gateway = gateway_of(request)
+    chat_request = gateway.build_request(
+        provider,
+        model=body.model,
+        messages=body.messages(),
+        parameters=body.parameters,
+        api_key=body.api_key,
+        tools=body.tool_dicts(),
+        tool_choice=body.tool_choice,
+        response_format=body.response_format,
+        session_id=body.session_id,
+        retries=body.retries,
+    )
+    call = gateway.start(chat_request, received_at=received_at(request.scope))
+    if body.is_stream:
+        return await stream_response(call, EngineChunks(provider))
+    result = await call.complete()
+    return Response(orjson.dumps(engine_response(result, provider)), media_type="application/json")
+
+
+@router.get("/providers", summary="The providers the gateway serves")
+async def providers(request: Request, detail: bool = False) -> Any:
+    gateway = gateway_of(request)
+    ids = gateway.catalog.provider_ids()
+    if not detail:
+        return ids
+    result = {}
+    for provider_id in ids:
+        spec = gateway.provider(provider_id)
+        missing = gateway.missing_configuration(spec)
+        result[provider_id] = {"name": spec.name, "ready": not missing, "missing": missing}
+    return result
+
+
+@router.get("/models", summary="The models of every provider, or of one")
+async def models(request: Request, provider: str | None = Query(default=None)) -> Any:
+    gateway = gateway_of(request)
+    if provider is not None:
+        spec = gateway.provider(provider)
+        return {"name": spec.name, "models": list(spec.models)}
+    return {
+        pid: {"name": spec.name, "models": list(spec.models)}
+        for pid, spec in ((pid, gateway.provider(pid)) for pid in gateway.catalog.provider_ids())
+    }
+
+
+@router.get("/parameters", summary="The tunable parameters of a provider (and model)")
+async def parameters(request: Request, provider: str = Query(), model: str | None = Query(default=None)) -> Any:
+    spec = gateway_of(request).provider(provider)
+    return [p.public() for p in spec.parameters_for(model)]
+
+
+def engine_response(result: CallResult, provider: str) -> dict[str, Any]:
+    """The reference's response object, every key present, plus cached/reasoning metrics."""
+    request = result.request
+    return {
+        "id": result.id,
+        "choices": [
+            {
+                "finish_reason": result.finish_reason,
+                "index": 0,
+                "logprobs": None,
+                "message": {
+                    "content": result.text or (None if result.tool_calls else ""),
+                    "role": "assistant",
+                    "function_call": None,
+                    "tool_calls": result.tool_calls,
+                },
+            }
+        ],
+        "created": int(result.timestamp),
+        "model": result.model,
+        "object": "chat.completion",
+        "system_fingerprint": result.system_fingerprint,
+        "usage": openai_usage(result.tokens),
+        "session_id": request.session_id,
+        "chat_input": request.chat_input,
+        "chat_output": result.text,
+        "context": request.messages,
+        "provider": provider,
+        "timestamp": result.timestamp,
+        "parameters": request.effective_parameters,
+        "metrics": result.metrics,
+    }
+
+
+class EngineChunks:
+    """chat.completion.chunk events, each with `chat_output_stream`; the last carries metrics."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def _chunk(self, call: Call, delta: dict[str, Any], text: str, finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": call.id,
+            "object": "chat.completion.chunk",
+            "created": int(call.timestamp),
+            "model": call.model,
+            "provider": self.provider,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "chat_output_stream": text,
+        }
+
+    def opening(self, call: Call) -> bytes:
+        return sse_data(self._chunk(call, {"role": "assistant", "content": ""}, ""))
+
+    def delta(self, call: Call, event: OutputEvent) -> bytes:
+        if isinstance(event, TextDelta):
+            return sse_data(self._chunk(call, {"content": event.text}, event.text))
+        fragment: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
+        if event.id or event.name:
+            fragment["id"] = event.id
+            fragment["type"] = "function"
+            fragment["function"]["name"] = event.name
+        return sse_data(self._chunk(call, {"tool_calls": [fragment]}, ""))
+
+    def closing(self, result: CallResult) -> bytes:
+        final = engine_response(result, self.provider)
+        final.update(
+            object="chat.completion.chunk",
+            choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": result.finish_reason}],
+            chat_output_stream="",
+        )
+        return sse_data(final) + DONE

@@ -1,0 +1,59 @@
+"""Every exception mapped, once, to `{"error": {"type", "message"}}` and its HTTP status."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from llmgateway.core.errors import GatewayError
+
+logger = logging.getLogger("llmgateway.api")
+
+
+def error_response(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps({"error": {"type": error_type, "message": message}})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _field_name(location: tuple | list) -> str:
+    parts = [str(p) for p in location if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _gateway_error(_: Request, exc: GatewayError) -> Response:
+    if exc.status_code >= 500 and not exc.headers:
+        logger.warning("request failed: %s (%s)", exc.error_type, exc.message)
+    return error_response(exc.status_code, exc.error_type, exc.message, exc.headers)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    message = f"{_field_name(first.get('loc', ()))}: {first.get('msg', 'invalid value')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return error_response(422, "validation_error", message)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    error_type = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, error_type, str(exc.detail), getattr(exc, "headers", None))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
+    logger.exception("unexpected error")
+    return error_response(500, "internal_error", "the gateway failed unexpectedly; see its log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,22 @@
+"""`GET /health`: cheap, touches nothing upstream, always answers while the process serves."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+
+from llmgateway import __version__
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness of the gateway")
+async def health(request: Request) -> dict:
+    state = request.app.state
+    return {
+        "status": "healthy",
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - state.started_at, 3),
+        "providers": state.gateway.catalog.provider_ids(),
+    }

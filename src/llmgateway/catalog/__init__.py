@@ -1,0 +1,11 @@
+"""The provider and model catalog: what each provider offers, costs and accepts."""
+
+from llmgateway.catalog.loader import (
+    Catalog,
+    ModelSpec,
+    ParameterSpec,
+    ProviderSpec,
+    load_catalog,
+)
+
+__all__ = ["Catalog", "ModelSpec", "ParameterSpec", "ProviderSpec", "load_catalog"]

@@ -1,0 +1,1 @@
+"""The pipeline of one request: validation, routing, retries, the call itself."""

@@ -1,0 +1,233 @@
+"""One call through the gateway: the upstream stream watched, retried and accumulated.
+
+Every API surface consumes a `Call` the same way: iterate `output()` (text and tool-call
+fragments, as they arrive), then read `await finish()` for the assembled answer with its
+metrics. A non-streaming request is a streamed call assembled at the end, which is how time
+to first token exists for every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+from llmgateway.core.errors import GatewayError, UpstreamTimeoutError
+from llmgateway.core.request import ChatRequest
+from llmgateway.metrics.collector import MetricsCollector
+from llmgateway.metrics.pricing import TokenCounts, cost_usd
+from llmgateway.metrics.report import build_metrics
+from llmgateway.metrics.tokens import count_message_tokens, count_text_tokens
+from llmgateway.providers.base import (
+    ChatEvent,
+    Finish,
+    ProviderAdapter,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def delay(self, attempt: int, error: GatewayError) -> float:
+        """Exponential backoff with full jitter, or the vendor's Retry-After, capped."""
+        retry_after = error.headers.get("Retry-After")
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), self.backoff_max_s)
+            except ValueError:
+                pass
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+
+
+@dataclass(slots=True)
+class CallResult:
+    """A finished call: what it answered, what it cost, how fast it was."""
+
+    id: str
+    request: ChatRequest
+    timestamp: float
+    status: str  # "success", "error" or "cancelled"
+    text: str
+    tool_calls: list[dict[str, Any]] | None
+    finish_reason: str | None
+    model: str
+    response_id: str | None
+    system_fingerprint: str | None
+    tokens: TokenCounts
+    metrics: dict[str, Any]
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    error: GatewayError | None = None
+
+
+class Call:
+    def __init__(
+        self,
+        request: ChatRequest,
+        adapter: ProviderAdapter,
+        *,
+        received_at: float,
+        timeout_s: float,
+        retry_policy: RetryPolicy,
+        on_finish: Callable[[CallResult], None] | None = None,
+    ) -> None:
+        self.id = str(uuid.uuid4())
+        self.request = request
+        self.timestamp = time.time()
+        self._adapter = adapter
+        self._collector = MetricsCollector(started_at=received_at)
+        self._deadline = asyncio.get_running_loop().time() + timeout_s - (time.monotonic() - received_at)
+        self._retry_policy = retry_policy
+        self._on_finish = on_finish
+        self._text: list[str] = []
+        self._tool_calls: dict[int, dict[str, Any]] = {}
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
+        self._info = ResponseInfo()
+        self._attempts: list[dict[str, Any]] = []
+        self._status = "cancelled"
+        self._error: GatewayError | None = None
+        self._result: CallResult | None = None
+
+    @property
+    def model(self) -> str:
+        """The model that serves the call, as the vendor names it once it has said so."""
+        return self._info.model or self.request.model
+
+    async def output(self) -> AsyncIterator[TextDelta | ToolCallDelta]:
+        """The output events, retrying retryable failures while none has been yielded."""
+        emitted = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with aclosing(self._adapter.stream(self.request)) as upstream:
+                    while (event := await self._next_event(upstream)) is not None:
+                        if self._absorb(event):
+                            emitted = True
+                            yield event  # type: ignore[misc]
+                self._status = "success"
+                return
+            except GatewayError as exc:
+                self._attempts.append(
+                    {
+                        "provider": self.request.provider.id,
+                        "model": self.request.model,
+                        "status_code": exc.status_code,
+                        "error": exc.message,
+                    }
+                )
+                if emitted or not exc.retryable or attempt > self.request.retries:
+                    self._status, self._error = "error", exc
+                    raise
+                self._reset_attempt_state()
+                await asyncio.sleep(self._retry_policy.delay(attempt, exc))
+
+    async def _next_event(self, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await anext(upstream, None)
+        except TimeoutError:
+            raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
+
+    def _absorb(self, event: ChatEvent) -> bool:
+        """Fold one event into the call's state; True when it is output to pass on."""
+        self._collector.observe(event)
+        if isinstance(event, TextDelta):
+            self._text.append(event.text)
+            return True
+        if isinstance(event, ToolCallDelta):
+            self._merge_tool_call(event)
+            return True
+        if isinstance(event, Usage):
+            self._usage = event
+        elif isinstance(event, Finish):
+            self._finish_reason = event.reason
+        elif isinstance(event, ResponseInfo):
+            self._info = event
+        return False
+
+    def _merge_tool_call(self, delta: ToolCallDelta) -> None:
+        call = self._tool_calls.get(delta.index)
+        if call is None:
+            # Some vendors (Gemini) give no call id: make one, as OpenAI's clients expect one,
+            # and put it on the event too, so a streamed fragment carries the same id.
+            delta.id = delta.id or f"call_{uuid.uuid4().hex[:24]}"
+            call = self._tool_calls[delta.index] = {
+                "id": delta.id,
+                "type": "function",
+                "function": {"name": delta.name or "", "arguments": ""},
+            }
+        elif delta.name and not call["function"]["name"]:
+            call["function"]["name"] = delta.name
+        call["function"]["arguments"] += delta.arguments
+
+    def _reset_attempt_state(self) -> None:
+        self._usage, self._finish_reason, self._info = None, None, ResponseInfo()
+
+    async def complete(self) -> CallResult:
+        """Run the call to its end (the non-streaming path); failures are recorded, then raised."""
+        try:
+            async for _ in self.output():
+                pass
+        except GatewayError:
+            await self.finish()
+            raise
+        return await self.finish()
+
+    async def finish(self) -> CallResult:
+        """The assembled result; computed once, and handed to `on_finish` (the request log)."""
+        if self._result is None:
+            tokens = self._usage_counts() if self._usage is not None else await asyncio.to_thread(self._estimate_counts)
+            timings = self._collector.finish()
+            spec = self.request.provider.model(self.model) or self.request.model_spec
+            cost = cost_usd(spec, tokens)
+            tool_calls = [self._tool_calls[i] for i in sorted(self._tool_calls)] or None
+            finish_reason = self._finish_reason
+            if tool_calls and finish_reason in (None, "stop"):
+                finish_reason = "tool_calls"
+            self._result = CallResult(
+                id=self.id,
+                request=self.request,
+                timestamp=self.timestamp,
+                status=self._status,
+                text="".join(self._text),
+                tool_calls=tool_calls,
+                finish_reason=finish_reason,
+                model=self.model,
+                response_id=self._info.response_id,
+                system_fingerprint=self._info.system_fingerprint,
+                tokens=tokens,
+                metrics=build_metrics(timings, tokens, cost),
+                attempts=self._attempts,
+                error=self._error,
+            )
+            if self._on_finish is not None:
+                self._on_finish(self._result)
+        return self._result
+
+    def _usage_counts(self) -> TokenCounts:
+        u = self._usage
+        assert u is not None
+        return TokenCounts(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
+
+    def _estimate_counts(self) -> TokenCounts:
+        """Counts from the shipped tokenizer, for a vendor that reported none."""
+        encoding = self.request.provider.tokenizer_for(self.request.model)
+        output = "".join(self._text) + "".join(
+            c["function"]["name"] + c["function"]["arguments"] for c in self._tool_calls.values()
+        )
+        return TokenCounts(
+            input_tokens=count_message_tokens(self.request.messages, encoding),
+            output_tokens=count_text_tokens(output, encoding) if output else 0,
+            estimated=True,
+        )

@@ -1,0 +1,148 @@
+"""The one exception hierarchy of the gateway.
+
+Every failure a client can see is a `GatewayError` with an HTTP status and an error type;
+api/errors.py maps it to a JSON body once. Messages never carry a provider key: errors that
+quote a vendor pass its message through `scrub_secrets` first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+# Key-shaped tokens a vendor may quote back, even masked ("sk-proj-****abcd").
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9_*\-.]{3,}", re.IGNORECASE)
+
+
+def scrub_secrets(message: str, secrets: Iterable[str | None] = ()) -> str:
+    """The message with every given secret, and anything shaped like a key, redacted."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", message)
+
+
+class GatewayError(Exception):
+    """A failure with the HTTP status and error type the client receives."""
+
+    status_code: int = 500
+    error_type: str = "internal_error"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def to_body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"type": self.error_type, "message": self.message}}
+
+
+class ConfigurationError(GatewayError):
+    """The gateway's own configuration (catalog, settings) is wrong."""
+
+    status_code = 500
+    error_type = "configuration_error"
+
+
+class BadRequestError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class ValidationFailedError(GatewayError):
+    status_code = 422
+    error_type = "validation_error"
+
+
+class PayloadTooLargeError(GatewayError):
+    status_code = 413
+    error_type = "payload_too_large"
+
+
+class UnknownProviderError(GatewayError):
+    status_code = 404
+    error_type = "unknown_provider"
+
+    def __init__(self, provider: str, valid: list[str]) -> None:
+        super().__init__(f"unknown provider {provider!r}; valid providers are: {', '.join(valid)}")
+
+
+class MissingCredentialsError(GatewayError):
+    status_code = 401
+    error_type = "missing_api_key"
+
+
+class UpstreamError(GatewayError):
+    """The vendor answered with an error, or could not be reached.
+
+    `status_code` is what the client receives; `upstream_status` what the vendor said.
+    """
+
+    error_type = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        upstream_status: int | None = None,
+        retryable: bool = False,
+        headers: dict[str, str] | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message, headers=headers)
+        self.status_code = status_code
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        if error_type:
+            self.error_type = error_type
+
+
+class UpstreamTimeoutError(UpstreamError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=504, retryable=True, error_type="upstream_timeout")
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """The vendor could not be reached, or broke the connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=502, retryable=True, error_type="upstream_unavailable")
+
+
+# What a vendor status becomes for our client, and whether a retry may help.
+_UPSTREAM_STATUS_MAP: dict[int, tuple[int, str, bool]] = {
+    400: (400, "upstream_bad_request", False),
+    401: (401, "upstream_authentication_error", False),
+    403: (403, "upstream_permission_error", False),
+    404: (404, "upstream_not_found", False),
+    408: (504, "upstream_timeout", True),
+    409: (409, "upstream_conflict", True),
+    413: (413, "upstream_payload_too_large", False),
+    422: (422, "upstream_unprocessable", False),
+    429: (429, "upstream_rate_limited", True),
+}
+
+
+def upstream_status_error(
+    upstream_status: int,
+    vendor_message: str,
+    *,
+    secrets: Iterable[str | None] = (),
+    retry_after: str | None = None,
+) -> UpstreamError:
+    """Map a vendor's HTTP error to the status our client sees (5xx becomes 502)."""
+    status, error_type, retryable = _UPSTREAM_STATUS_MAP.get(
+        upstream_status,
+        (502, "upstream_server_error", True) if upstream_status >= 500 else (400, "upstream_error", False),
+    )
+    headers = {"Retry-After": retry_after} if retry_after else None
+    return UpstreamError(
+        f"upstream returned {upstream_status}: {scrub_secrets(vendor_message, secrets)}",
+        status_code=status,
+        upstream_status=upstream_status,
+        retryable=retryable,
+        headers=headers,
+        error_type=error_type,
+    )

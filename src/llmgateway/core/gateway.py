@@ -1,0 +1,119 @@
+"""The gateway: resolves provider, credentials and parameters, then starts calls.
+
+It is the one object every API surface talks to, and the owner of the long-lived parts
+(catalog, adapters and their pooled clients, the request log).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pydantic import SecretStr
+
+from llmgateway.catalog import Catalog, ProviderSpec
+from llmgateway.core.call import Call, CallResult, RetryPolicy
+from llmgateway.core.errors import MissingCredentialsError, UnknownProviderError
+from llmgateway.core.parameters import validate_parameters
+from llmgateway.core.request import ChatRequest
+from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
+from llmgateway.settings import Settings
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        adapters: AdapterRegistry,
+        on_finish: Callable[[CallResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.adapters = adapters
+        self._on_finish = on_finish
+        self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
+
+    def provider(self, provider_id: str) -> ProviderSpec:
+        spec = self.catalog.provider(provider_id)
+        if spec is None:
+            raise UnknownProviderError(provider_id, self.catalog.provider_ids())
+        return spec
+
+    def build_request(
+        self,
+        provider_id: str,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        parameters: dict[str, Any] | None = None,
+        api_key: SecretStr | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        response_format: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        retries: int | None = None,
+    ) -> ChatRequest:
+        """A validated request: provider known, parameters in range, a key found."""
+        spec = self.provider(provider_id)
+        return ChatRequest(
+            provider=spec,
+            model=model,
+            messages=messages,
+            parameters=validate_parameters(spec, model, parameters),
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            api_key=self._api_key(spec, api_key),
+            base_url=self._base_url(spec),
+            session_id=session_id,
+            retries=self.settings.default_retries if retries is None else retries,
+        )
+
+    def start(self, request: ChatRequest, *, received_at: float) -> Call:
+        """A call, ready to stream; `received_at` is the monotonic time the request arrived."""
+        return Call(
+            request,
+            self.adapters.get(request.provider.adapter),
+            received_at=received_at,
+            timeout_s=self.settings.request_timeout_s,
+            retry_policy=self._retry_policy,
+            on_finish=self._on_finish,
+        )
+
+    def warm_up(self) -> None:
+        """Import the adapters of installed providers now, not on a client's first request."""
+        for provider_id in self.catalog.provider_ids():
+            spec = self.provider(provider_id)
+            if adapter_is_installed(spec.adapter):
+                self.adapters.get(spec.adapter)
+
+    def missing_configuration(self, spec: ProviderSpec) -> list[str]:
+        """What must be installed or set before the provider can serve; empty when ready."""
+        missing = []
+        if not adapter_is_installed(spec.adapter):
+            missing.append(f"the Python package for the {spec.adapter!r} adapter")
+        if spec.api_key_env and self.settings.vendor_secret(spec.api_key_env) is None:
+            missing.append(spec.api_key_env)
+        return missing
+
+    def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
+        if from_body is not None and from_body.get_secret_value():
+            return from_body
+        if spec.api_key_env is None:
+            return None
+        key = self.settings.vendor_secret(spec.api_key_env)
+        if key is None:
+            raise MissingCredentialsError(
+                f"no API key for provider {spec.id!r}: send 'api_key' in the body or set {spec.api_key_env} on the server"
+            )
+        return key
+
+    def _base_url(self, spec: ProviderSpec) -> str | None:
+        if spec.base_url_env:
+            override = self.settings.vendor_value(spec.base_url_env)
+            if override:
+                return override
+        return spec.base_url
+
+    async def aclose(self) -> None:
+        await self.adapters.aclose()

@@ -1,0 +1,61 @@
+"""The one internal request every API surface is translated into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmgateway.catalog import ModelSpec, ProviderSpec
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated chat call, ready for a provider adapter.
+
+    `messages` are OpenAI-style messages (the lingua franca every adapter translates from).
+    `parameters` holds only what the client set; `effective_parameters` adds the catalog's
+    defaults, to report which values were in force.
+    """
+
+    provider: ProviderSpec
+    model: str
+    messages: list[dict[str, Any]]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    session_id: str | None = None
+    retries: int = 0
+
+    @property
+    def model_spec(self) -> ModelSpec | None:
+        return self.provider.model(self.model)
+
+    @property
+    def effective_parameters(self) -> dict[str, Any]:
+        defaults = {
+            p.id: p.default for p in self.provider.parameters_for(self.model) if p.default is not None
+        }
+        return {**defaults, **self.parameters}
+
+    @property
+    def chat_input(self) -> str:
+        """The text of the last user message (what the reference calls `chat_input`)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return message_text(message)
+        return ""
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of a message whose content is a string or a list of content parts."""
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")

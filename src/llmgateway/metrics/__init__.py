@@ -1,0 +1,1 @@
+"""Timing, token counting and pricing of calls."""

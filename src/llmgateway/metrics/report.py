@@ -1,0 +1,52 @@
+"""The `metrics` object of a response: timings, tokens and cost of one call, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmgateway.metrics.collector import Timings
+from llmgateway.metrics.pricing import TokenCounts
+
+
+def tokens_per_second(timings: Timings, output_tokens: int) -> float:
+    """Generation speed: output tokens over the time spent generating them.
+
+    The generation window is latency - time to first token. An answer that arrived in a
+    single output event has no such window (its tokens came at once), so its speed is taken
+    over the whole latency instead of dividing by a near-zero gap.
+    """
+    if output_tokens <= 0:
+        return 0.0
+    ttft = timings.time_to_first_token_s
+    window = timings.latency_s - ttft if ttft is not None else 0.0
+    if timings.output_events >= 2 and window > 0:
+        return output_tokens / window
+    return output_tokens / timings.latency_s if timings.latency_s > 0 else 0.0
+
+
+def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> dict[str, Any]:
+    return {
+        "input_tokens": tokens.input_tokens,
+        "output_tokens": tokens.output_tokens,
+        "total_tokens": tokens.total_tokens,
+        "cached_tokens": tokens.cached_tokens,
+        "reasoning_tokens": tokens.reasoning_tokens,
+        "cost_usd": cost,
+        "latency_s": timings.latency_s,
+        "time_to_first_token_s": timings.time_to_first_token_s,
+        "inter_token_latency_s": timings.inter_token_latency_s,
+        "tokens_per_second": tokens_per_second(timings, tokens.output_tokens),
+        "tokens_estimated": tokens.estimated,
+        "price_known": cost is not None,
+    }
+
+
+def openai_usage(tokens: TokenCounts) -> dict[str, Any]:
+    """The same counts in OpenAI's `usage` shape."""
+    return {
+        "prompt_tokens": tokens.input_tokens,
+        "completion_tokens": tokens.output_tokens,
+        "total_tokens": tokens.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": tokens.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": tokens.reasoning_tokens},
+    }

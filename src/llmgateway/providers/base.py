@@ -1,0 +1,75 @@
+"""The adapter protocol and the events every adapter yields.
+
+An adapter turns a `ChatRequest` into a vendor SDK call and the vendor's stream into
+`ChatEvent`s. It knows no route, clock, price or database; it raises only `GatewayError`s.
+The events are plain slotted classes, not pydantic models: they are built once per chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterator, Protocol
+
+from llmgateway.core.request import ChatRequest
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """New output text."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call: its id and name come first, the arguments in pieces."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the vendor reports them.
+
+    `input_tokens` includes cached input; `output_tokens` includes reasoning tokens.
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Finish:
+    """Why the model stopped, in OpenAI's vocabulary (stop, length, tool_calls, content_filter)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class ResponseInfo:
+    """What the vendor says about the response: the model that served it, its id."""
+
+    model: str | None = None
+    response_id: str | None = None
+    system_fingerprint: str | None = None
+
+
+ChatEvent = TextDelta | ToolCallDelta | Usage | Finish | ResponseInfo
+OUTPUT_EVENTS = (TextDelta, ToolCallDelta)
+
+
+class ProviderAdapter(Protocol):
+    """What the gateway needs of a provider."""
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """Call the vendor and yield its answer as events."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close pooled clients."""
+        ...

@@ -1,0 +1,69 @@
+"""Maps a catalog provider's `adapter` name to a live adapter, made on first use.
+
+An adapter module is imported only when a provider that needs it is called, so a missing
+optional SDK makes that provider "not ready" instead of breaking the gateway's start.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Callable
+
+import httpx2
+
+from llmgateway.core.errors import ConfigurationError, GatewayError
+from llmgateway.providers.base import ProviderAdapter
+from llmgateway.providers.pool import shared_http_client
+from llmgateway.settings import Settings
+
+# adapter name -> (module, class, the package it needs)
+ADAPTERS: dict[str, tuple[str, str, str]] = {
+    "openai": ("llmgateway.providers.openai", "OpenAIAdapter", "openai"),
+}
+
+
+class AdapterNotInstalledError(GatewayError):
+    status_code = 501
+    error_type = "provider_not_installed"
+
+
+class AdapterRegistry:
+    """One adapter instance per adapter name, sharing one HTTP connection pool each."""
+
+    def __init__(self, settings: Settings, http_client_factory: Callable[[], httpx2.AsyncClient] | None = None) -> None:
+        self._settings = settings
+        self._adapters: dict[str, ProviderAdapter] = {}
+        self._http_client_factory = http_client_factory or (
+            lambda: shared_http_client(settings.connect_timeout_s, settings.request_timeout_s)
+        )
+
+    def get(self, adapter_name: str) -> ProviderAdapter:
+        adapter = self._adapters.get(adapter_name)
+        if adapter is None:
+            adapter = self._adapters[adapter_name] = self._build(adapter_name)
+        return adapter
+
+    def _build(self, adapter_name: str) -> ProviderAdapter:
+        try:
+            module_name, class_name, package = ADAPTERS[adapter_name]
+        except KeyError:
+            raise ConfigurationError(f"the catalog names an unknown adapter {adapter_name!r}") from None
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise AdapterNotInstalledError(
+                f"the {adapter_name} provider needs the {package!r} package: pip install {package}"
+            ) from None
+        return getattr(module, class_name)(self._http_client_factory())
+
+    async def aclose(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.aclose()
+        self._adapters.clear()
+
+
+def adapter_is_installed(adapter_name: str) -> bool:
+    """Whether the adapter's SDK can be imported, without importing it."""
+    entry = ADAPTERS.get(adapter_name)
+    return entry is not None and importlib.util.find_spec(entry[2]) is not None

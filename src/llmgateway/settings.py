@@ -1,0 +1,86 @@
+"""Every setting of the gateway, read from the environment and a `.env` file.
+
+The gateway's own variables carry the `LLMGATEWAY_` prefix. Vendor keys and endpoints keep
+the vendors' own variable names (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...), so an
+environment that already works with a vendor's SDK works with the gateway unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMGATEWAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # -- server ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    # -- limits and deadlines -------------------------------------------------------------
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    default_retries: int = Field(default=0, ge=0, le=10)
+    retry_backoff_base_s: float = Field(default=0.5, ge=0)
+    retry_backoff_max_s: float = Field(default=8.0, ge=0)
+
+    # -- catalog --------------------------------------------------------------------------
+    catalog: Path | None = Field(
+        default=None, description="A YAML file whose providers and models extend or override the built-in catalog."
+    )
+
+    # -- tracking -------------------------------------------------------------------------
+    tracking_enabled: bool = True
+    database_url: str = "sqlite+aiosqlite:///llmgateway.db"
+    tracking_queue_size: int = Field(default=10_000, ge=1)
+    tracking_batch_size: int = Field(default=200, ge=1)
+    tracking_flush_interval_s: float = Field(default=0.5, gt=0)
+    tracking_spill_path: Path = Path("llmgateway.spill.jsonl")
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    def vendor_value(self, name: str) -> str | None:
+        """A vendor variable (`OPENAI_BASE_URL`, ...) from the environment, else from `.env`.
+
+        Vendor variables are named by the catalog (each provider says which variables hold
+        its key and endpoint), so they are looked up by name rather than declared here.
+        """
+        value = os.environ.get(name)
+        if value is None:
+            value = _dotenv_values().get(name)
+        return value or None
+
+    def vendor_secret(self, name: str) -> SecretStr | None:
+        """A vendor key, wrapped so that it never prints."""
+        value = self.vendor_value(name)
+        return SecretStr(value) if value else None
+
+
+@lru_cache(maxsize=1)
+def _dotenv_values() -> dict[str, str | None]:
+    return dotenv_values(".env") if Path(".env").is_file() else {}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings, so the next read sees the current environment."""
+    get_settings.cache_clear()
+    _dotenv_values.cache_clear()

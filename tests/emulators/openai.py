@@ -1,0 +1,184 @@
+"""A local server that speaks OpenAI's Chat Completions wire format, byte for byte.
+
+Streaming follows the API reference: `data: {json}\\n\\n` events; a first chunk whose delta
+carries the role and an empty content; content chunks; a chunk with an empty delta and the
+finish_reason; with `stream_options.include_usage`, every chunk has `"usage": null` and a last
+chunk has `"choices": []` and the usage; then `data: [DONE]`. Errors are JSON bodies of the
+shape `{"error": {"message", "type", "param", "code"}}` with the HTTP status.
+
+Tests steer it through attributes: `faults` (a queue of what the next requests get instead
+of an answer), `chunk_delay_s`, `reply`, `usage_extra`; `requests` keeps what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+VALID_KEY = "sk-test-emulator-key-0123456789"
+DEFAULT_REPLY = "Hello! I am an emulated assistant. How can I help you today?"
+
+
+@dataclass
+class Fault:
+    """What the emulator does instead of a plain answer.
+
+    kind: "status" (HTTP error `status` with `message`), "midstream_error" (an error chunk
+    after `after_chunks` content chunks), "no_usage" (no usage chunk even when asked),
+    "hang" (headers, then nothing for `seconds`).
+    """
+
+    kind: str
+    status: int = 500
+    message: str = "The server had an error while processing your request."
+    headers: dict[str, str] = field(default_factory=dict)
+    after_chunks: int = 2
+    seconds: float = 30.0
+
+
+class OpenAIEmulator:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.faults: deque[Fault] = deque()
+        self.chunk_delay_s = 0.0
+        self.reply = DEFAULT_REPLY
+        self.usage_extra: dict[str, int] = {}
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat_completions, methods=["POST"])])
+
+    # -- the endpoint ---------------------------------------------------------------------
+    async def chat_completions(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        auth = request.headers.get("authorization", "")
+        if auth != f"Bearer {VALID_KEY}":
+            given = auth.removeprefix("Bearer ")
+            return _error(
+                401,
+                f"Incorrect API key provided: {given}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        fault = self.faults.popleft() if self.faults else None
+        if fault and fault.kind == "status":
+            error_type = "requests" if fault.status == 429 else "server_error"
+            return _error(fault.status, fault.message, error_type, None, fault.headers)
+        if not body.get("stream"):
+            return Response(orjson.dumps(self._completion(body)), media_type="application/json")
+        return StreamingResponse(self._stream(body, fault), media_type="text/event-stream; charset=utf-8")
+
+    # -- the answer -----------------------------------------------------------------------
+    def _pieces(self) -> list[str]:
+        words = self.reply.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+    def _usage(self, body: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
+        prompt_tokens = 7 + sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+        cached = self.usage_extra.get("cached_tokens", 0)
+        reasoning = self.usage_extra.get("reasoning_tokens", 0)
+        completion = completion_tokens + reasoning
+        return {
+            "prompt_tokens": prompt_tokens + cached,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + cached + completion,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        pieces = self._pieces()
+        return {
+            "id": "chatcmpl-emulated",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": _served_model(body["model"]),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(pieces), "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self._usage(body, len(pieces)),
+            "system_fingerprint": "fp_emulated",
+        }
+
+    async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": "chatcmpl-emulated",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": _served_model(body["model"]),
+            "system_fingerprint": "fp_emulated",
+        }
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+            if include_usage:
+                payload["usage"] = None
+            return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        if fault and fault.kind == "hang":
+            await asyncio.sleep(fault.seconds)
+        if body.get("tools") and body.get("tool_choice") != "none":
+            pieces = _tool_call_pieces(body["tools"][0]["function"]["name"])
+            for piece in pieces:
+                await self._pause()
+                yield chunk({"tool_calls": [piece]})
+            finish = "tool_calls"
+        else:
+            pieces = self._pieces()
+            max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+            finish = "stop"
+            if max_tokens is not None and max_tokens < len(pieces):
+                pieces, finish = pieces[:max_tokens], "length"
+            for i, piece in enumerate(pieces):
+                if fault and fault.kind == "midstream_error" and i == fault.after_chunks:
+                    error = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
+                    yield b"data: " + orjson.dumps(error) + b"\n\n"
+                    return
+                await self._pause()
+                yield chunk({"content": piece})
+        yield chunk({}, finish)
+        if include_usage and not (fault and fault.kind == "no_usage"):
+            usage_chunk = {**base, "choices": [], "usage": self._usage(body, len(pieces))}
+            yield b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def _pause(self) -> None:
+        if self.chunk_delay_s:
+            await asyncio.sleep(self.chunk_delay_s)
+
+
+def _served_model(requested: str) -> str:
+    """OpenAI answers with the dated snapshot that served an alias."""
+    return {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}.get(requested, requested)
+
+
+def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
+    arguments = ['{"', 'location', '":"', 'Paris', '"}']
+    first = {"index": 0, "id": "call_emulated_1", "type": "function", "function": {"name": name, "arguments": ""}}
+    return [first] + [{"index": 0, "function": {"arguments": a}} for a in arguments]
+
+
+def _error(status: int, message: str, error_type: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
