@@ -11,7 +11,6 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmgateway.api.errors import error_response
-from llmgateway.core.errors import PayloadTooLargeError
 
 
 class RequestIntakeMiddleware:
@@ -33,17 +32,26 @@ class RequestIntakeMiddleware:
                     return
                 break
         received = 0
+        rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not rejected:
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLargeError(self._message())
+                    # Answer 413 here and tell the app the client left: whatever it then
+                    # tries to send is dropped by guarded_send.
+                    rejected = True
+                    await error_response(413, "payload_too_large", self._message())(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_body_bytes} bytes (LLMGATEWAY_MAX_BODY_BYTES)"

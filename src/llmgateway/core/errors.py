@@ -55,11 +55,6 @@ class ValidationFailedError(GatewayError):
     error_type = "validation_error"
 
 
-class PayloadTooLargeError(GatewayError):
-    status_code = 413
-    error_type = "payload_too_large"
-
-
 class UnknownProviderError(GatewayError):
     status_code = 404
     error_type = "unknown_provider"
