@@ -182,3 +182,7 @@ def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
 def _error(status: int, message: str, error_type: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+# For serving on its own: `uvicorn tests.emulators.openai:app` (the benchmark's fast upstream).
+app = OpenAIEmulator().app
