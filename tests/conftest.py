@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -48,13 +54,14 @@ def vendor_environment(openai_emulator: OpenAIEmulator) -> Iterator[None]:
     reset_settings()
 
 
-def test_settings(tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """Settings that ignore any `.env` of the developer and keep files in `tmp_path`."""
     defaults: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'llmgateway.db'}",
         "tracking_spill_path": tmp_path / "spill.jsonl",
         "retry_backoff_base_s": 0.01,
         "retry_backoff_max_s": 0.05,
+        "tracking_flush_interval_s": 0.05,
     }
     return Settings(_env_file=None, **{**defaults, **overrides})  # type: ignore[call-arg]
 
@@ -72,7 +79,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., str]]:
     stack: list[Any] = []
 
     def start(**overrides: Any) -> str:
-        cm = running_gateway(test_settings(tmp_path, **overrides))
+        cm = running_gateway(make_settings(tmp_path, **overrides))
         url = cm.__enter__()
         stack.append(cm)
         return url
@@ -80,6 +87,43 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., str]]:
     yield start
     for cm in reversed(stack):
         cm.__exit__(None, None, None)
+
+
+POSTGRES_ADMIN_DSN = os.environ.get("LLMGATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_admin(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped after it."""
+    name = f"llmgw_{uuid.uuid4().hex[:12]}"
+    try:
+        _postgres_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncio.TimeoutError) as exc:
+        pytest.skip(f"no PostgreSQL reachable at {POSTGRES_ADMIN_DSN}: {exc}")
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each tracking test runs on a real SQLite file and on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
@@ -91,3 +135,46 @@ def gateway_url(gateway_factory: Callable[..., str]) -> str:
 def client(gateway_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway_url, timeout=30) as c:
         yield c
+
+
+ENTRY_POINT = Path(sys.executable).with_name("llmgateway")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(workdir: Path, **env: str) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`llmgateway serve` in its own process, through its entry point, in `workdir`.
+
+    Its output goes to workdir/server.log. Yields (port, process) once /health answers.
+    """
+    port = free_port()
+    log = open(workdir / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "serve", "--port", str(port)],
+        cwd=workdir,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"llmgateway serve did not start:\n{(workdir / 'server.log').read_text()}")
+            time.sleep(0.1)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=60)
+        log.close()

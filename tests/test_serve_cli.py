@@ -3,61 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 
+from tests.conftest import ENTRY_POINT, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, OpenAIEmulator
 from tests.test_engine_api import REFERENCE_KEYS, REFERENCE_METRICS
-
-ENTRY_POINT = Path(sys.executable).with_name("llmgateway")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served_gateway(tmp_path: Path, openai_emulator: OpenAIEmulator) -> Iterator[int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_API_KEY": VALID_KEY,
-        "OPENAI_BASE_URL": openai_emulator.base_url,  # type: ignore[attr-defined]
-    }
-    process = subprocess.Popen(
-        [str(ENTRY_POINT), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"llmgateway serve did not start:\n{output}")
-            time.sleep(0.1)
+    with served(tmp_path) as (port, _process):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -24,7 +24,7 @@ def serve_in_thread(app, host: str = "127.0.0.1", lifespan: str = "off") -> Iter
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("emulator did not start")
         time.sleep(0.01)
     try:

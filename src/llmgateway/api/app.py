@@ -9,13 +9,14 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from llmgateway import __version__
-from llmgateway.api import engine, export, health
+from llmgateway.api import engine, export, health, tracking
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.gateway import Gateway
 from llmgateway.providers.registry import AdapterRegistry
 from llmgateway.settings import Settings, get_settings
+from llmgateway.tracking.tracker import Tracker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,13 +25,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gateway = Gateway(settings, catalog, AdapterRegistry(settings))
+        tracker = Tracker(settings)
+        await tracker.start()
+        gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker)
         gateway.warm_up()
         app.state.gateway = gateway
+        app.state.tracker = tracker
         app.state.started_at = time.monotonic()
         try:
             yield
         finally:
+            # uvicorn has stopped accepting and let in-flight requests finish: drain the log.
+            await tracker.close()
             await gateway.aclose()
 
     app = FastAPI(
@@ -44,4 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(engine.router)
     app.include_router(export.router)
     app.include_router(health.router)
+    app.include_router(tracking.router)
     return app

@@ -26,7 +26,8 @@ def gateway_of(request: Request) -> Gateway:
 @router.post("/chat/{provider}", summary="Chat with a provider's model, streamed or not")
 async def chat(provider: str, body: EngineChatBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    chat_request = gateway.build_request(
+    arrived = received_at(request.scope)
+    chat_request = await gateway.build_request(
         provider,
         model=body.model,
         messages=body.messages(),
@@ -37,8 +38,11 @@ async def chat(provider: str, body: EngineChatBody, request: Request) -> Respons
         response_format=body.response_format,
         session_id=body.session_id,
         retries=body.retries,
+        surface="engine",
+        client_address=request.client.host if request.client else None,
+        received_at=arrived,
     )
-    call = gateway.start(chat_request, received_at=received_at(request.scope))
+    call = gateway.start(chat_request, received_at=arrived)
     if body.is_stream:
         return await stream_response(call, EngineChunks(provider))
     result = await call.complete()

@@ -6,14 +6,16 @@ It is the one object every API surface talks to, and the owner of the long-lived
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import time
+from typing import Any
 
 from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec
-from llmgateway.core.call import Call, CallResult, RetryPolicy
-from llmgateway.core.errors import MissingCredentialsError, UnknownProviderError
+from llmgateway.core.call import Call, RetryPolicy
+from llmgateway.core.errors import GatewayError, MissingCredentialsError, UnknownProviderError
 from llmgateway.core.parameters import validate_parameters
+from llmgateway.core.recording import Recorder
 from llmgateway.core.request import ChatRequest
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
@@ -25,12 +27,12 @@ class Gateway:
         settings: Settings,
         catalog: Catalog,
         adapters: AdapterRegistry,
-        on_finish: Callable[[CallResult], None] | None = None,
+        recorder: Recorder,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.adapters = adapters
-        self._on_finish = on_finish
+        self.recorder = recorder
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
 
     def provider(self, provider_id: str) -> ProviderSpec:
@@ -39,7 +41,7 @@ class Gateway:
             raise UnknownProviderError(provider_id, self.catalog.provider_ids())
         return spec
 
-    def build_request(
+    async def build_request(
         self,
         provider_id: str,
         *,
@@ -52,22 +54,48 @@ class Gateway:
         response_format: dict[str, Any] | None = None,
         session_id: str | None = None,
         retries: int | None = None,
+        surface: str = "engine",
+        client_address: str | None = None,
+        received_at: float | None = None,
     ) -> ChatRequest:
-        """A validated request: provider known, parameters in range, a key found."""
-        spec = self.provider(provider_id)
-        return ChatRequest(
-            provider=spec,
-            model=model,
-            messages=messages,
-            parameters=validate_parameters(spec, model, parameters),
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            api_key=self._api_key(spec, api_key),
-            base_url=self._base_url(spec),
-            session_id=session_id,
-            retries=self.settings.default_retries if retries is None else retries,
-        )
+        """A validated request: provider known, parameters in range, a key found, and the
+        earlier turns of its session put before its own messages.
+
+        A request refused here is recorded too, so the log holds every request.
+        """
+        try:
+            spec = self.provider(provider_id)
+            request = ChatRequest(
+                provider=spec,
+                model=model,
+                messages=messages,
+                parameters=validate_parameters(spec, model, parameters),
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                api_key=self._api_key(spec, api_key),
+                base_url=self._base_url(spec),
+                session_id=session_id,
+                retries=self.settings.default_retries if retries is None else retries,
+                surface=surface,
+                client_address=client_address,
+            )
+        except GatewayError as exc:
+            self.recorder.record_refusal(
+                exc,
+                surface=surface,
+                provider=provider_id,
+                model=model,
+                session_id=session_id,
+                client_address=client_address,
+                latency_s=time.monotonic() - received_at if received_at else 0.0,
+            )
+            raise
+        if session_id:
+            history = await self.recorder.conversation(session_id)
+            if history:
+                request.messages = [*history, *messages]
+        return request
 
     def start(self, request: ChatRequest, *, received_at: float) -> Call:
         """A call, ready to stream; `received_at` is the monotonic time the request arrived."""
@@ -77,7 +105,7 @@ class Gateway:
             received_at=received_at,
             timeout_s=self.settings.request_timeout_s,
             retry_policy=self._retry_policy,
-            on_finish=self._on_finish,
+            on_finish=self.recorder.record,
         )
 
     def warm_up(self) -> None:

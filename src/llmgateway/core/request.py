@@ -30,6 +30,8 @@ class ChatRequest:
     base_url: str | None = None
     session_id: str | None = None
     retries: int = 0
+    surface: str = "engine"  # which API the client called: engine or openai
+    client_address: str | None = None
 
     @property
     def model_spec(self) -> ModelSpec | None:

@@ -1,0 +1,22 @@
+"""What the gateway needs of the request log (tracking/ provides it)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from llmgateway.core.call import CallResult
+from llmgateway.core.errors import GatewayError
+
+
+class Recorder(Protocol):
+    def record(self, result: CallResult) -> None:
+        """Take a finished call; must not block or fail."""
+        ...
+
+    def record_refusal(self, error: GatewayError, **details: Any) -> None:
+        """Take a request refused before any upstream call."""
+        ...
+
+    async def conversation(self, session_id: str) -> list[dict[str, Any]]:
+        """The messages of a session so far (empty for a new session)."""
+        ...

@@ -1,0 +1,1 @@
+"""The request log: every call recorded off the request path, queryable, never lost."""

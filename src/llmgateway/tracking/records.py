@@ -1,0 +1,89 @@
+"""One row of the request log, made from a finished call (or a call refused before it began)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmgateway.core.call import CallResult
+from llmgateway.core.errors import GatewayError
+from llmgateway.core.request import ChatRequest
+
+
+def key_fingerprint(key: SecretStr | None) -> str | None:
+    """A short, one-way fingerprint of a provider key: tells keys apart, reveals nothing."""
+    if key is None or not key.get_secret_value():
+        return None
+    return "sha256:" + hashlib.sha256(key.get_secret_value().encode()).hexdigest()[:16]
+
+
+def record_from_result(result: CallResult) -> dict[str, Any]:
+    request = result.request
+    metrics = result.metrics
+    error = result.error
+    return {
+        "id": result.id,
+        "created_at": result.timestamp,
+        "finished_at": time.time(),
+        "surface": request.surface,
+        "provider": request.provider.id,
+        "model_requested": request.model,
+        "model_reported": result.model,
+        "session_id": request.session_id,
+        "status": result.status,
+        "error_type": error.error_type if error else None,
+        "error_message": error.message if error else None,
+        "http_status": error.status_code if error else (200 if result.status == "success" else None),
+        "chat_input": request.chat_input,
+        "chat_output": result.text,
+        "context": request.messages,
+        "tool_calls": result.tool_calls,
+        "parameters": request.effective_parameters,
+        "finish_reason": result.finish_reason,
+        "input_tokens": metrics["input_tokens"],
+        "output_tokens": metrics["output_tokens"],
+        "cached_tokens": metrics["cached_tokens"],
+        "reasoning_tokens": metrics["reasoning_tokens"],
+        "tokens_estimated": metrics["tokens_estimated"],
+        "cost_usd": metrics["cost_usd"],
+        "latency_s": metrics["latency_s"],
+        "time_to_first_token_s": metrics["time_to_first_token_s"],
+        "inter_token_latency_s": metrics["inter_token_latency_s"],
+        "tokens_per_second": metrics["tokens_per_second"],
+        "attempts": result.attempts,
+        "client_address": request.client_address,
+        "key_fingerprint": key_fingerprint(request.api_key),
+    }
+
+
+def record_of_refusal(
+    error: GatewayError,
+    *,
+    surface: str,
+    provider: str,
+    model: str,
+    session_id: str | None,
+    client_address: str | None,
+    latency_s: float,
+) -> dict[str, Any]:
+    """A request refused before any upstream call (unknown provider, no key, bad parameter)."""
+    now = time.time()
+    return {
+        "id": str(uuid.uuid4()),
+        "created_at": now - latency_s,
+        "finished_at": now,
+        "surface": surface,
+        "provider": provider[:64],
+        "model_requested": model[:256],
+        "session_id": session_id,
+        "status": "error",
+        "error_type": error.error_type,
+        "error_message": error.message,
+        "http_status": error.status_code,
+        "latency_s": latency_s,
+        "client_address": client_address,
+    }

@@ -1,0 +1,49 @@
+"""The tables of the request log (SQLAlchemy Core; the migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", Double, nullable=False),  # unix seconds, when the request arrived
+    Column("finished_at", Double, nullable=False),
+    Column("surface", String(16), nullable=False),  # engine, openai
+    Column("provider", String(64), nullable=False),
+    Column("model_requested", String(256), nullable=False),
+    Column("model_reported", String(256)),
+    Column("session_id", String(256)),
+    Column("status", String(16), nullable=False),  # success, error, cancelled
+    Column("error_type", String(64)),
+    Column("error_message", Text),
+    Column("http_status", Integer),
+    Column("chat_input", Text),
+    Column("chat_output", Text),
+    Column("context", Json),
+    Column("tool_calls", Json),
+    Column("parameters", Json),
+    Column("finish_reason", String(32)),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("cached_tokens", Integer),
+    Column("reasoning_tokens", Integer),
+    Column("tokens_estimated", Boolean),
+    Column("cost_usd", Double),
+    Column("latency_s", Double),
+    Column("time_to_first_token_s", Double),
+    Column("inter_token_latency_s", Double),
+    Column("tokens_per_second", Double),
+    Column("attempts", Json),
+    Column("client_address", String(64)),
+    Column("key_fingerprint", String(32)),
+    Index("ix_requests_created_at", "created_at"),
+    Index("ix_requests_session", "session_id", "created_at"),
+    Index("ix_requests_provider_model", "provider", "model_requested"),
+)

@@ -1,0 +1,185 @@
+"""The SQL request log: SQLite by default, PostgreSQL at scale, through SQLAlchemy 2 (async)."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterable
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from llmgateway.core.errors import ConfigurationError
+from llmgateway.tracking.schema import requests
+
+logger = logging.getLogger("llmgateway.tracking")
+
+_COLUMNS = tuple(requests.c.keys())
+
+
+class MigrationError(ConfigurationError):
+    """The schema could not be brought up to date; the gateway must not start."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    provider: str | None = None
+    model: str | None = None
+    session_id: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("llmgateway.tracking").joinpath("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+class RequestStore:
+    """Reads and writes the `requests` table."""
+
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        self.dialect = url.get_backend_name()
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=5, max_overflow=5)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision, in one transaction where the database allows."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(lambda sync_conn: command.upgrade(_alembic_config(sync_conn), "head"))
+        except (SQLAlchemyError, OSError) as exc:
+            raise MigrationError(f"the request log database could not be migrated: {exc}") from exc
+
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows; a row whose id is already stored (a replayed spill) is skipped."""
+        if not rows:
+            return
+        rows = [{name: row.get(name) for name in _COLUMNS} for row in rows]  # one shape for executemany
+        insert = postgresql.insert(requests) if self.dialect == "postgresql" else sqlite.insert(requests)
+        async with self.engine.begin() as conn:
+            await conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]), rows)
+
+    async def logs(self, where: LogFilter, skip: int = 0, limit: int = 100, oldest_first: bool = False) -> list[dict]:
+        order = requests.c.created_at.asc() if oldest_first else requests.c.created_at.desc()
+        query = select(requests).where(*_conditions(where)).order_by(order).offset(skip).limit(limit)
+        async with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(requests))).scalar_one()
+
+    async def last_conversation(self, session_id: str) -> list[dict[str, Any]] | None:
+        """The conversation of a session so far: its last successful turn's context and answer."""
+        query = (
+            select(requests.c.context, requests.c.chat_output, requests.c.tool_calls)
+            .where(requests.c.session_id == session_id, requests.c.status == "success")
+            .order_by(requests.c.created_at.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return [*(row.context or []), assistant_message(row.chat_output, row.tool_calls)]
+
+    async def stats(self, group_by: str, since: float | None) -> list[dict[str, Any]]:
+        """Per provider or model: requests, errors, p50/p95 latency and TTFT, tokens and cost."""
+        column = requests.c.provider if group_by == "provider" else requests.c.model_requested
+        query = select(
+            column.label("group"),
+            requests.c.status,
+            requests.c.latency_s,
+            requests.c.time_to_first_token_s,
+            requests.c.input_tokens,
+            requests.c.output_tokens,
+            requests.c.cost_usd,
+        ).where(*_conditions(LogFilter(since=since)))
+        groups: dict[str, list[Any]] = {}
+        async with self.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=5000))
+            async for row in result:
+                groups.setdefault(row.group, []).append(row)
+        return [_summarise(group_by, name, rows) for name, rows in sorted(groups.items())]
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def assistant_message(text: str | None, tool_calls: list[dict] | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or ""}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
+
+
+def _conditions(where: LogFilter) -> list[Any]:
+    c = requests.c
+    conditions = []
+    if where.provider:
+        conditions.append(c.provider == where.provider)
+    if where.model:
+        conditions.append((c.model_requested == where.model) | (c.model_reported == where.model))
+    if where.session_id:
+        conditions.append(c.session_id == where.session_id)
+    if where.status:
+        conditions.append(c.status == where.status)
+    if where.since is not None:
+        conditions.append(c.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(c.created_at < where.until)
+    return conditions
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def _summarise(group_by: str, name: str, rows: Iterable[Any]) -> dict[str, Any]:
+    rows = list(rows)
+    ok = [r for r in rows if r.status == "success"]
+    latencies = [r.latency_s for r in ok if r.latency_s is not None]
+    ttfts = [r.time_to_first_token_s for r in ok if r.time_to_first_token_s is not None]
+    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+    return {
+        group_by: name,
+        "requests": len(rows),
+        "errors": sum(1 for r in rows if r.status == "error"),
+        "cancelled": sum(1 for r in rows if r.status == "cancelled"),
+        "latency_p50_s": _percentile(latencies, 0.50),
+        "latency_p95_s": _percentile(latencies, 0.95),
+        "time_to_first_token_p50_s": _percentile(ttfts, 0.50),
+        "time_to_first_token_p95_s": _percentile(ttfts, 0.95),
+        "input_tokens": sum(r.input_tokens or 0 for r in rows),
+        "output_tokens": sum(r.output_tokens or 0 for r in rows),
+        "cost_usd": round(sum(costs), 10) if costs else None,
+    }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the API read while the writer writes; NORMAL sync is durable across crashes in WAL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,270 @@
+"""The request log on real SQLite and PostgreSQL: every request recorded, queryable, kept."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import pytest
+
+from llmgateway.settings import Settings
+from llmgateway.tracking.spill import SpillFile
+from llmgateway.tracking.store import RequestStore
+from llmgateway.tracking.writer import TrackingWriter
+from tests.conftest import _postgres_admin, free_port, make_settings, running_gateway
+from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
+
+CHAT = "/api/engine/chat/openai"
+
+
+def logs(client: httpx.Client, **params) -> list[dict]:
+    r = client.get("/api/tracking/logs", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def tracked(gateway_factory: Callable[..., str], database_url: str) -> httpx.Client:
+    url = gateway_factory(database_url=database_url)
+    return httpx.Client(base_url=url, timeout=30)
+
+
+def test_every_kind_of_request_is_recorded(tracked: httpx.Client, openai_emulator: OpenAIEmulator) -> None:
+    ok = tracked.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "Hello!", "parameters": {"temperature": 0.3}})
+    assert ok.status_code == 200
+    with tracked.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "Stream it", "is_stream": True}) as s:
+        s.read()
+    openai_emulator.faults.append(Fault("status", status=429, message="slow down"))
+    assert tracked.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "again"}).status_code == 429
+    assert tracked.post("/api/engine/chat/openai", json={"model": "o3", "chat_input": "x", "parameters": {"top_p": 0.5}}).status_code == 422
+
+    rows = logs(tracked)
+    assert len(rows) == 4
+    refused, limited, streamed, plain = rows  # newest first
+    assert plain["id"] == ok.json()["id"]
+    assert plain["status"] == "success" and plain["http_status"] == 200
+    assert plain["provider"] == "openai" and plain["surface"] == "engine"
+    assert plain["model_requested"] == "gpt-4o-mini" and plain["model_reported"] == "gpt-4o-mini-2024-07-18"
+    assert plain["chat_input"] == "Hello!" and plain["chat_output"] == DEFAULT_REPLY
+    assert plain["context"] == [{"role": "user", "content": "Hello!"}]
+    assert plain["parameters"]["temperature"] == 0.3
+    assert plain["finish_reason"] == "stop"
+    metrics = ok.json()["metrics"]
+    for key in ("input_tokens", "output_tokens", "cost_usd", "latency_s", "time_to_first_token_s", "tokens_per_second"):
+        assert plain[key] == pytest.approx(metrics[key]), key
+    assert plain["client_address"] == "127.0.0.1"
+    assert plain["key_fingerprint"].startswith("sha256:")
+    assert streamed["status"] == "success" and streamed["chat_output"] == DEFAULT_REPLY
+    assert limited["status"] == "error" and limited["http_status"] == 429
+    assert limited["error_type"] == "upstream_rate_limited" and "slow down" in limited["error_message"]
+    assert limited["attempts"][0]["status_code"] == 429
+    assert refused["status"] == "error" and refused["http_status"] == 422 and refused["model_requested"] == "o3"
+
+
+def test_client_that_disconnects_mid_stream_is_recorded_as_cancelled(
+    tracked: httpx.Client, openai_emulator: OpenAIEmulator
+) -> None:
+    openai_emulator.chunk_delay_s = 0.1
+    with tracked.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "long", "is_stream": True}) as s:
+        for line in s.iter_lines():
+            if '"chat_output_stream":" I"' in line:
+                break  # leave after two pieces of text
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = logs(tracked)
+        if rows:
+            break
+        time.sleep(0.05)
+    (row,) = rows
+    assert row["status"] == "cancelled"
+    assert row["chat_output"].startswith("Hello! I") and row["chat_output"] != DEFAULT_REPLY
+    assert row["time_to_first_token_s"] is not None
+    # the upstream was left at once: far fewer than its 12 pieces x 100 ms went by
+    assert row["latency_s"] < 0.8
+
+
+def test_filters_csv_and_stats(tracked: httpx.Client, openai_emulator: OpenAIEmulator) -> None:
+    for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o"):
+        assert tracked.post(CHAT, json={"model": model, "chat_input": "hi"}).status_code == 200
+    openai_emulator.faults.append(Fault("status", status=500))
+    tracked.post(CHAT, json={"model": "gpt-4o", "chat_input": "hi"})
+
+    assert len(logs(tracked, model="gpt-4o-mini")) == 2
+    assert len(logs(tracked, status="error")) == 1
+    assert len(logs(tracked, limit=2)) == 2 and len(logs(tracked, skip=3)) == 1
+    assert len(logs(tracked, since=time.time() - 60)) == 4
+    assert logs(tracked, until="2000-01-01T00:00:00Z") == []
+    assert tracked.get("/api/tracking/logs", params={"since": "yesterday"}).status_code == 422
+
+    r = tracked.get("/api/tracking/logs", params={"format": "csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(table) == 4 and {"id", "provider", "cost_usd", "latency_s"} <= set(table[0])
+
+    by_model = {s["model"]: s for s in tracked.get("/api/tracking/stats", params={"group_by": "model"}).json()}
+    assert by_model["gpt-4o"]["requests"] == 2 and by_model["gpt-4o"]["errors"] == 1
+    mini = by_model["gpt-4o-mini"]
+    assert mini["requests"] == 2 and mini["errors"] == 0
+    assert 0 < mini["latency_p50_s"] <= mini["latency_p95_s"]
+    assert 0 < mini["time_to_first_token_p50_s"] <= mini["time_to_first_token_p95_s"]
+    assert mini["output_tokens"] == 24 and mini["cost_usd"] > 0
+    (by_provider,) = tracked.get("/api/tracking/stats").json()
+    assert by_provider["provider"] == "openai" and by_provider["requests"] == 4
+
+
+def test_sessions_carry_context_across_turns_and_restarts(
+    tmp_path: Path, database_url: str, openai_emulator: OpenAIEmulator
+) -> None:
+    settings = make_settings(tmp_path, database_url=database_url)
+    with running_gateway(settings) as url, httpx.Client(base_url=url, timeout=30) as c:
+        first = c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "My name is Ada.", "session_id": "s-1"})
+        second = c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "What is my name?", "session_id": "s-1"})
+        assert first.status_code == second.status_code == 200
+        assert second.json()["context"] == [
+            {"role": "user", "content": "My name is Ada."},
+            {"role": "assistant", "content": DEFAULT_REPLY},
+            {"role": "user", "content": "What is my name?"},
+        ]
+        assert openai_emulator.requests[-1]["messages"] == second.json()["context"]
+        assert second.json()["chat_input"] == "What is my name?"
+        c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "unrelated", "session_id": "s-2"})
+    # a new process knows the session only from the database
+    with running_gateway(settings) as url, httpx.Client(base_url=url, timeout=30) as c:
+        third = c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "And now?", "session_id": "s-1"})
+        assert [m["content"] for m in third.json()["context"]] == [
+            "My name is Ada.",
+            DEFAULT_REPLY,
+            "What is my name?",
+            DEFAULT_REPLY,
+            "And now?",
+        ]
+        turns = c.get("/api/tracking/session/s-1").json()["turns"]
+        assert [t["chat_input"] for t in turns] == ["My name is Ada.", "What is my name?", "And now?"]
+        assert len(c.get("/api/tracking/logs/s-1").json()) == 3
+        assert len(c.get("/api/tracking/logs").json()) == 4  # records survived the restart
+
+
+def test_tracking_off_answers_but_keeps_no_log(gateway_factory: Callable[..., str], tmp_path: Path) -> None:
+    url = gateway_factory(tracking_enabled=False)
+    with httpx.Client(base_url=url) as c:
+        assert c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+        r = c.get("/api/tracking/logs")
+        assert r.status_code == 503 and r.json()["error"]["type"] == "tracking_disabled"
+    assert not (tmp_path / "llmgateway.db").exists()
+
+
+# -- never lost ------------------------------------------------------------------------------
+
+
+def _row(i: int) -> dict:
+    return {
+        "id": f"00000000-0000-0000-0000-{i:012d}",
+        "created_at": 1_700_000_000.0 + i,
+        "finished_at": 1_700_000_001.0 + i,
+        "surface": "engine",
+        "provider": "openai",
+        "model_requested": "gpt-4o-mini",
+        "status": "success",
+    }
+
+
+async def test_full_queue_spills_and_the_spill_is_replayed(tmp_path: Path) -> None:
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await store.migrate()
+    spill = SpillFile(tmp_path / "spill.jsonl")
+    writer = TrackingWriter(store, spill, queue_size=5, batch_size=10, flush_interval_s=0.01)
+    for i in range(50):  # before the writer runs: 5 queue, 45 spill
+        writer.submit(_row(i))
+    assert writer.stats().spilled == 45 and spill.pending_records() == 45
+    writer.start()
+    await writer.flush()
+    writer.submit(_row(50))  # a successful write triggers the replay
+    await writer.flush()
+    await writer.close()
+    assert await store.count() == 51
+    assert spill.pending_records() == 0
+    await store.aclose()
+
+
+async def test_database_outage_spills_then_replays(postgres_url: str, tmp_path: Path) -> None:
+    """PostgreSQL refuses connections for a while: records wait in the spill file, none lost."""
+    name = postgres_url.rsplit("/", 1)[1]
+    store = RequestStore(postgres_url)
+    await store.migrate()
+    spill = SpillFile(tmp_path / "spill.jsonl")
+    writer = TrackingWriter(store, spill, queue_size=100, batch_size=10, flush_interval_s=0.01)
+    writer.start()
+    writer.submit(_row(0))
+    await writer.flush()
+
+    await asyncio.to_thread(
+        _postgres_admin,
+        f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false; '
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';",
+    )
+    await store.engine.dispose()
+    for i in range(1, 31):
+        writer.submit(_row(i))
+    await writer.flush()
+    stats = writer.stats()
+    assert stats.database_healthy is False and stats.spill_pending == 30
+
+    await asyncio.to_thread(_postgres_admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    await asyncio.sleep(2.1)  # the writer waits 2 s before trying a failed database again
+    writer.submit(_row(31))
+    await writer.flush()
+    await writer.close()
+    assert await store.count() == 32
+    assert writer.stats().spill_pending == 0 and writer.stats().database_healthy is True
+    await store.aclose()
+
+
+async def test_shutdown_with_the_database_down_spills_what_is_queued(tmp_path: Path) -> None:
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    await store.migrate()
+    spill = SpillFile(tmp_path / "spill.jsonl")
+    writer = TrackingWriter(store, spill, queue_size=100, batch_size=100, flush_interval_s=10)
+    writer.start()
+    for i in range(20):
+        writer.submit(_row(i))
+    await writer.close(timeout_s=0.05)  # the batch is still gathering: caught and spilled
+    assert await store.count() + spill.pending_records() == 20
+    await store.aclose()
+
+    # the next start replays it
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    writer = TrackingWriter(store, spill, queue_size=100, batch_size=100, flush_interval_s=0.01)
+    writer.start()
+    writer.submit(_row(20))
+    await writer.flush()
+    await writer.close()
+    assert await store.count() == 21 and spill.pending_records() == 0
+    await store.aclose()
+
+
+def test_failed_migration_stops_the_start(tmp_path: Path) -> None:
+    """A database that cannot be migrated stops `llmgateway serve` with a clear message."""
+    env = {**os.environ, "LLMGATEWAY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("llmgateway")), "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "the request log database could not be migrated" in result.stderr
+
+
+def test_settings_default_to_sqlite_in_the_working_directory() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "sqlite+aiosqlite:///llmgateway.db"
