@@ -49,6 +49,12 @@ def wait_until_up(url: str, timeout_s: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -56,7 +62,7 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def load(url: str, body: dict, stream: bool, concurrency: int, requests: int, headers: dict) -> tuple[float, list[float]]:
+async def load(url: str, body: dict, concurrency: int, requests: int, headers: dict) -> tuple[float, list[float]]:
     """Send `requests` requests, `concurrency` at a time; returns (wall seconds, latencies)."""
     latencies: list[float] = []
     queue = iter(range(requests))
@@ -78,11 +84,12 @@ async def load(url: str, body: dict, stream: bool, concurrency: int, requests: i
         return time.perf_counter() - started, latencies
 
 
-def row(name: str, wall: float, latencies: list[float]) -> str:
+def row(name: str, wall: float, latencies: list[float], cpu_ms: float | None) -> str:
     lat = sorted(latencies)
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-    return f"| {name:<44} | {len(lat) / wall:>8.0f} | {p50:>8.2f} | {p99:>8.2f} |"
+    cpu = f"{cpu_ms:.2f}" if cpu_ms is not None else "-"
+    return f"| {name} | {len(lat) / wall:.0f} | {p50:.2f} | {p99:.2f} | {cpu} |"
 
 
 def main() -> None:
@@ -118,18 +125,20 @@ def main() -> None:
         lines = [
             f"tracking {args.tracking}, {args.requests} requests per row, {os.cpu_count()} CPU cores",
             "",
-            "| path | req/s | p50 ms | p99 ms |",
-            "|---|---:|---:|---:|",
+            "| path | req/s | p50 ms | p99 ms | gateway CPU ms/req |",
+            "|---|---:|---:|---:|---:|",
         ]
-        asyncio.run(load(through, BODY, False, 8, 50, {}))  # warm-up
+        asyncio.run(load(through, BODY, 8, 50, {}))  # warm-up
         for stream in (False, True):
             for concurrency in (1, 32):
                 mode = "streaming" if stream else "non-streaming"
                 up_body = {**UPSTREAM_BODY, "stream": True, "stream_options": {"include_usage": True}}
-                wall, lat = asyncio.run(load(direct, up_body, True, concurrency, args.requests, auth))
-                lines.append(row(f"upstream direct, c={concurrency}", wall, lat))
-                wall, lat = asyncio.run(load(through, {**BODY, "is_stream": stream}, stream, concurrency, args.requests, {}))
-                lines.append(row(f"gateway {mode}, c={concurrency}", wall, lat))
+                wall, lat = asyncio.run(load(direct, up_body, concurrency, args.requests, auth))
+                lines.append(row(f"upstream direct, c={concurrency}", wall, lat, None))
+                cpu_before = cpu_seconds(gateway.pid)
+                wall, lat = asyncio.run(load(through, {**BODY, "is_stream": stream}, concurrency, args.requests, {}))
+                cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) / args.requests * 1000
+                lines.append(row(f"gateway {mode}, c={concurrency}", wall, lat, cpu_ms))
         lines += ["", f"gateway RSS: {rss_start:.0f} MiB after start, {rss_mib(gateway.pid):.0f} MiB after the run"]
         print("\n".join(lines))
     finally:

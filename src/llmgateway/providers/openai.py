@@ -1,8 +1,9 @@
 """OpenAI's Chat Completions API, through the official `openai` SDK.
 
 The SDK builds the URL, sends the key and maps HTTP errors; the gateway reads the raw SSE
-lines (`with_streaming_response`) and parses each chunk with orjson, which is about four
-times cheaper per chunk than the SDK's typed stream. SDK retries are off: the gateway owns
+lines (`client.post(..., cast_to=httpx2.Response, stream=True)`, the SDK's documented way to
+call an endpoint directly) and parses each chunk with orjson, about four times cheaper per
+chunk than the SDK's typed stream. SDK retries are off: the gateway owns
 retries and deadlines.
 """
 
@@ -48,23 +49,22 @@ class OpenAIAdapter:
         client = self._clients.get(request.base_url, api_key)
         body = build_chat_body(request)
         try:
-            async with client.chat.completions.with_streaming_response.create(
-                model=request.model,
-                messages=request.messages,  # type: ignore[arg-type]
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_body=body,
-            ) as response:
+            # `client.post` with a raw response: the SDK's URL, auth and error mapping, without
+            # its per-request transform of typed params (~230 us) or typed chunk models.
+            response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
+            try:
                 info_sent = False
-                async for sse in iter_sse(response.iter_lines()):
+                async for sse in iter_sse(response.aiter_lines()):
                     if sse.data == "[DONE]":
-                        break
+                        continue  # read on to the end, so the connection goes back to the pool
                     chunk = orjson.loads(sse.data)
                     if not info_sent:
                         info_sent = True
                         yield ResponseInfo(chunk.get("model"), chunk.get("id"), chunk.get("system_fingerprint"))
                     for event in translate_chunk(chunk):
                         yield event
+            finally:
+                await response.aclose()
         except GatewayError:
             raise
         except openai.APIStatusError as exc:
@@ -78,8 +78,14 @@ class OpenAIAdapter:
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:
-    """Everything but model, messages and streaming options, in OpenAI's names."""
-    body: dict[str, Any] = {_RENAMED_PARAMETERS.get(k, k): v for k, v in request.parameters.items()}
+    """The request body, in OpenAI's names; always streamed, with usage in the last chunk."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    body.update((_RENAMED_PARAMETERS.get(k, k), v) for k, v in request.parameters.items())
     if request.tools is not None:
         body["tools"] = request.tools
     if request.tool_choice is not None:

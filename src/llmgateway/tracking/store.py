@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterable
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, func, select
@@ -51,7 +52,7 @@ class RequestStore:
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
         self.dialect = url.get_backend_name()
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=5, max_overflow=5)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -174,6 +175,10 @@ def _summarise(group_by: str, name: str, rows: Iterable[Any]) -> dict[str, Any]:
         "output_tokens": sum(r.output_tokens or 0 for r in rows),
         "cost_usd": round(sum(costs), 10) if costs else None,
     }
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
