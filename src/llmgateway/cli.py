@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from typing import Sequence
+from datetime import datetime
+from typing import Any, Sequence
 
 from llmgateway import __version__
+from llmgateway.client import LLMGatewayError
 from llmgateway.settings import get_settings
 
 
@@ -26,6 +30,101 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway_url(args: argparse.Namespace) -> str:
+    settings = get_settings()
+    return args.url or os.environ.get("LLMGATEWAY_URL") or f"http://{settings.host}:{settings.port}"
+
+
+def _parse_parameters(pairs: list[str]) -> dict[str, Any]:
+    """`-p temperature=0.2 -p stop=END` -> {"temperature": 0.2, "stop": "END"}."""
+    parameters: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"llmgateway: parameter {pair!r} is not KEY=VALUE")
+        try:
+            parameters[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[key] = value
+    return parameters
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from llmgateway.client import LLM
+
+    with LLM(args.model, url=_gateway_url(args)) as llm:
+        final: dict[str, Any] = {}
+        for chunk in llm.chat(args.question, is_stream=True, parameters=_parse_parameters(args.parameter)):
+            text = chunk.get("chat_output_stream") or ""
+            if text:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            if "metrics" in chunk:
+                final = chunk
+        sys.stdout.write("\n")
+    metrics = final.get("metrics") or {}
+    cost = metrics.get("cost_usd")
+    print(
+        f"[{final.get('provider')}/{final.get('model')}] "
+        f"{metrics.get('input_tokens')} in, {metrics.get('output_tokens')} out"
+        f"{' (estimated)' if metrics.get('tokens_estimated') else ''}, "
+        f"cost {'unknown' if cost is None else f'${cost:.6f}'}, "
+        f"latency {metrics.get('latency_s', 0):.3f} s, "
+        f"first token {metrics.get('time_to_first_token_s') or 0:.3f} s, "
+        f"{metrics.get('tokens_per_second', 0):.1f} tokens/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:
+    import httpx
+
+    url = _gateway_url(args)
+    try:
+        response = httpx.get(f"{url}{path}", params={k: v for k, v in params.items() if v is not None}, timeout=30)
+    except httpx.TransportError:
+        raise SystemExit(
+            f"llmgateway: cannot reach the gateway at {url}; start it with `llmgateway serve`, "
+            "or set LLMGATEWAY_URL to where it runs"
+        ) from None
+    if response.status_code != 200:
+        raise SystemExit(f"llmgateway: {response.status_code} {response.text}")
+    return response.json()
+
+
+def _providers(args: argparse.Namespace) -> int:
+    for provider_id, detail in _get(args, "/api/engine/providers", detail="true").items():
+        state = "ready" if detail["ready"] else "missing: " + ", ".join(detail["missing"])
+        print(f"{provider_id:<20} {detail['name']:<24} {state}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    if args.provider:
+        catalog = {args.provider: _get(args, "/api/engine/models", provider=args.provider)}
+    else:
+        catalog = _get(args, "/api/engine/models")
+    for provider_id, entry in catalog.items():
+        for model in entry["models"]:
+            print(f"{provider_id}/{model}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    rows = _get(args, "/api/tracking/logs", limit=args.tail)
+    for row in reversed(rows):
+        moment = datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        cost = row.get("cost_usd")
+        latency = row.get("latency_s")
+        print(
+            f"{moment}  {row['status']:<9} {row['provider']}/{row['model_requested']:<28} "
+            f"{row.get('input_tokens') or 0:>6} in {row.get('output_tokens') or 0:>6} out  "
+            f"{'-' if latency is None else f'{latency:.3f} s':>9}  {'-' if cost is None else f'${cost:.6f}'}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmgateway", description="An LLM gateway with honest metrics.")
     parser.add_argument("--version", action="version", version=f"llmgateway {__version__}")
@@ -36,12 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (LLMGATEWAY_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (LLMGATEWAY_WORKERS, default 1)")
     serve.set_defaults(handler=_serve)
+
+    url_help = "the gateway's URL (LLMGATEWAY_URL, default http://LLMGATEWAY_HOST:LLMGATEWAY_PORT)"
+    chat = commands.add_parser("chat", help="ask a model; the answer streams, then its metrics")
+    chat.add_argument("model", help="provider/model, e.g. openai/gpt-4o-mini")
+    chat.add_argument("question")
+    chat.add_argument("-p", "--parameter", action="append", default=[], help="KEY=VALUE, e.g. temperature=0.2")
+    chat.add_argument("--url", help=url_help)
+    chat.set_defaults(handler=_chat)
+
+    providers = commands.add_parser("providers", help="the providers, and whether each is ready")
+    providers.add_argument("--url", help=url_help)
+    providers.set_defaults(handler=_providers)
+
+    models = commands.add_parser("models", help="the models, as provider/model")
+    models.add_argument("provider", nargs="?")
+    models.add_argument("--url", help=url_help)
+    models.set_defaults(handler=_models)
+
+    logs = commands.add_parser("logs", help="the latest requests of the log")
+    logs.add_argument("--tail", type=int, default=20, help="how many (default 20)")
+    logs.add_argument("--url", help=url_help)
+    logs.set_defaults(handler=_logs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except LLMGatewayError as exc:
+        print(f"llmgateway: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from llmgateway import __version__
-from llmgateway.api import engine, export, health, tracking
+from llmgateway.api import engine, export, health, openai_compat, tracking
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(engine.router)
+    app.include_router(openai_compat.router)
     app.include_router(export.router)
     app.include_router(health.router)
     app.include_router(tracking.router)

@@ -10,11 +10,11 @@ from starlette.responses import Response
 
 from llmgateway.api.intake import received_at
 from llmgateway.api.schemas import EngineChatBody
-from llmgateway.api.sse import DONE, OutputEvent, sse_data, stream_response
+from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call, CallResult
 from llmgateway.core.gateway import Gateway
 from llmgateway.metrics.report import openai_usage
-from llmgateway.providers.base import TextDelta
+from llmgateway.providers.base import TextDelta, ToolCallDelta
 
 router = APIRouter(prefix="/api/engine", tags=["engine"])
 
@@ -132,24 +132,29 @@ class EngineChunks:
             "chat_output_stream": text,
         }
 
-    def opening(self, call: Call) -> bytes:
-        return sse_data(self._chunk(call, {"role": "assistant", "content": ""}, ""))
+    def opening(self, call: Call) -> Chunk:
+        return self._chunk(call, {"role": "assistant", "content": ""}, "")
 
-    def delta(self, call: Call, event: OutputEvent) -> bytes:
+    def delta(self, call: Call, event: OutputEvent) -> Chunk:
         if isinstance(event, TextDelta):
-            return sse_data(self._chunk(call, {"content": event.text}, event.text))
-        fragment: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
-        if event.id or event.name:
-            fragment["id"] = event.id
-            fragment["type"] = "function"
-            fragment["function"]["name"] = event.name
-        return sse_data(self._chunk(call, {"tool_calls": [fragment]}, ""))
+            return self._chunk(call, {"content": event.text}, event.text)
+        return self._chunk(call, {"tool_calls": [tool_call_fragment(event)]}, "")
 
-    def closing(self, result: CallResult) -> bytes:
+    def closing(self, result: CallResult) -> list[Chunk]:
         final = engine_response(result, self.provider)
         final.update(
             object="chat.completion.chunk",
             choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": result.finish_reason}],
             chat_output_stream="",
         )
-        return sse_data(final) + DONE
+        return [final]
+
+
+def tool_call_fragment(event: ToolCallDelta) -> dict[str, Any]:
+    """A tool-call delta in OpenAI's chunk shape: id, type and name on the first fragment only."""
+    fragment: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
+    if event.id or event.name:
+        fragment["id"] = event.id
+        fragment["type"] = "function"
+        fragment["function"]["name"] = event.name
+    return fragment

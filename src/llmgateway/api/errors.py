@@ -10,13 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from llmgateway.core.errors import GatewayError
+from llmgateway.core.errors import GatewayError, error_body
 
 logger = logging.getLogger("llmgateway.api")
 
 
-def error_response(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"error": {"type": error_type, "message": message}})
+def error_response(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None, param: str | None = None
+) -> Response:
+    body = orjson.dumps(error_body(error_type, message, param))
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -36,10 +38,11 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> Response
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "the request body is not valid JSON")
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-    message = f"{_field_name(first.get('loc', ()))}: {first.get('msg', 'invalid value')}"
+    field = _field_name(first.get("loc", ()))
+    message = f"{field}: {first.get('msg', 'invalid value')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    return error_response(422, "validation_error", message)
+    return error_response(422, "validation_error", message, param=field)
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:

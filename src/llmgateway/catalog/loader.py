@@ -42,6 +42,7 @@ class ParameterSpec:
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     name: str
+    kind: str = "chat"  # or "embedding"
     context_window: int | None = None
     input_cost_per_token: float | None = None
     cached_input_cost_per_token: float | None = None
@@ -91,6 +92,7 @@ class ProviderSpec:
 class Catalog:
     providers: dict[str, ProviderSpec]
     _aliases: dict[str, str]
+    model_aliases: dict[str, str] = field(default_factory=dict)
 
     def provider(self, provider_id: str) -> ProviderSpec | None:
         """The provider of that id or alias, or None."""
@@ -98,6 +100,18 @@ class Catalog:
 
     def provider_ids(self) -> list[str]:
         return list(self.providers)
+
+    def resolve_model(self, name: str) -> tuple[str, str] | None:
+        """(provider id, model) for `provider/model`, a catalog alias, or a model the catalog
+        knows by its bare name (the first provider that lists it); None if none fits."""
+        name = self.model_aliases.get(name, name)
+        prefix, slash, rest = name.partition("/")
+        if slash and rest and self.provider(prefix) is not None:
+            return prefix, rest
+        for provider_id, spec in self.providers.items():
+            if spec.model(name) is not None:
+                return provider_id, name
+        return None
 
 
 def load_catalog(user_file: Path | None = None) -> Catalog:
@@ -141,7 +155,8 @@ def _build(raw: dict[str, Any]) -> Catalog:
         providers[provider_id] = spec
         for alias in spec.aliases:
             aliases[alias] = provider_id
-    return Catalog(providers=providers, _aliases=aliases)
+    model_aliases = {str(k): str(v) for k, v in (raw.get("model_aliases") or {}).items()}
+    return Catalog(providers=providers, _aliases=aliases, model_aliases=model_aliases)
 
 
 def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:

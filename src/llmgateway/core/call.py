@@ -174,6 +174,10 @@ class Call:
     def _reset_attempt_state(self) -> None:
         self._usage, self._finish_reason, self._info = None, None, ResponseInfo()
 
+    @property
+    def finished(self) -> bool:
+        return self._result is not None
+
     async def complete(self) -> CallResult:
         """Run the call to its end (the non-streaming path); failures are recorded, then raised."""
         try:

@@ -34,8 +34,14 @@ class GatewayError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def to_body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"type": self.error_type, "message": self.message}}
+    def to_body(self) -> dict[str, dict[str, str | None]]:
+        return error_body(self.error_type, self.message)
+
+
+def error_body(error_type: str, message: str, param: str | None = None) -> dict[str, dict[str, str | None]]:
+    """`{"error": {"type", "message"}}`, with OpenAI's `param` and `code` too, so that the
+    OpenAI SDKs read our errors as they read OpenAI's."""
+    return {"error": {"type": error_type, "message": message, "param": param, "code": error_type}}
 
 
 class ConfigurationError(GatewayError):

@@ -15,7 +15,7 @@ requests = Table(
     Column("id", String(36), primary_key=True),
     Column("created_at", Double, nullable=False),  # unix seconds, when the request arrived
     Column("finished_at", Double, nullable=False),
-    Column("surface", String(16), nullable=False),  # engine, openai
+    Column("surface", String(16), nullable=False),  # engine, openai, client (in-process)
     Column("provider", String(64), nullable=False),
     Column("model_requested", String(256), nullable=False),
     Column("model_reported", String(256)),

@@ -1,0 +1,205 @@
+"""The OpenAI-compatible API: `/v1/chat/completions` and `/v1/models`, in OpenAI's wire format.
+
+An application that speaks OpenAI's API (its SDK, LangChain, ...) points `base_url` at the
+gateway and names models `provider/model` or by a catalog alias. The same pipeline, metrics
+and request log as the engine API stand behind it. The gateway's metrics ride along without
+breaking strict clients: as `x-llmgateway-*` response headers, and as an extra `metrics`
+field in the body and in the final stream chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from llmgateway.api.engine import gateway_of, tool_call_fragment
+from llmgateway.api.intake import received_at
+from llmgateway.api.schemas import Message, Tool
+from llmgateway.api.sse import Chunk, OutputEvent, stream_response
+from llmgateway.core.call import Call, CallResult
+from llmgateway.core.errors import GatewayError
+from llmgateway.core.gateway import Gateway
+from llmgateway.metrics.report import openai_usage
+from llmgateway.providers.base import TextDelta
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+# Body fields that are not sampling parameters.
+_NOT_PARAMETERS = frozenset(
+    {"model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "session_id",
+     "retries", "user", "parallel_tool_calls", "metadata", "store"}
+)  # fmt: skip
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionBody(BaseModel):
+    """OpenAI's chat completion request; other sampling fields pass through to the vendor."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256, description="provider/model, or a catalog alias")
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    n: int | None = Field(default=None, ge=1, le=1, description="one choice per request")
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    session_id: str | None = Field(default=None, max_length=256, description="gateway extension")
+    retries: int | None = Field(default=None, ge=0, le=10, description="gateway extension")
+
+    def parameters(self) -> dict[str, Any]:
+        fields = self.model_dump(exclude_none=True)
+        params = {k: v for k, v in fields.items() if k not in _NOT_PARAMETERS}
+        if "max_completion_tokens" in params:  # the gateway's name for it is max_tokens
+            params["max_tokens"] = params.pop("max_completion_tokens")
+        return params
+
+
+def resolve(gateway: Gateway, name: str) -> tuple[str, str]:
+    resolved = gateway.catalog.resolve_model(name)
+    if resolved is None:
+        raise ModelNotFoundError(
+            f"unknown model {name!r}: name it as provider/model (e.g. openai/gpt-4o-mini) or by an alias of GET /v1/models"
+        )
+    return resolved
+
+
+class ModelNotFoundError(GatewayError):
+    status_code = 404
+    error_type = "model_not_found"
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completions")
+async def chat_completions(body: ChatCompletionBody, request: Request) -> Response:
+    gateway = gateway_of(request)
+    arrived = received_at(request.scope)
+    provider, model = resolve(gateway, body.model)
+    chat_request = await gateway.build_request(
+        provider,
+        model=model,
+        messages=[m.model_dump(exclude_none=True) for m in body.messages],
+        parameters=body.parameters(),
+        tools=None if body.tools is None else [t.model_dump(exclude_none=True) for t in body.tools],
+        tool_choice=body.tool_choice,
+        response_format=body.response_format,
+        session_id=body.session_id,
+        retries=body.retries,
+        surface="openai",
+        client_address=request.client.host if request.client else None,
+        received_at=arrived,
+    )
+    call = gateway.start(chat_request, received_at=arrived)
+    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": provider}
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return await stream_response(call, CompletionChunks(provider, include_usage), headers)
+    result = await call.complete()
+    return Response(
+        orjson.dumps(completion(result, provider)),
+        media_type="application/json",
+        headers={**headers, **metric_headers(result)},
+    )
+
+
+@router.get("/models", summary="The models, as provider/model ids, and the catalog's aliases")
+async def list_models(request: Request) -> dict[str, Any]:
+    catalog = gateway_of(request).catalog
+    data = [
+        {"id": f"{pid}/{model}", "object": "model", "created": 0, "owned_by": pid}
+        for pid in catalog.provider_ids()
+        for model in catalog.providers[pid].models
+    ]
+    data += [{"id": alias, "object": "model", "created": 0, "owned_by": target.split("/", 1)[0]}
+             for alias, target in catalog.model_aliases.items()]  # fmt: skip
+    return {"object": "list", "data": data}
+
+
+def completion_id(call_id: str) -> str:
+    return "chatcmpl-" + call_id.replace("-", "")
+
+
+def completion(result: CallResult, provider: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
+    if result.tool_calls:
+        message["tool_calls"] = result.tool_calls
+    elif message["content"] is None:
+        message["content"] = ""
+    return {
+        "id": completion_id(result.id),
+        "object": "chat.completion",
+        "created": int(result.timestamp),
+        "model": result.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": result.finish_reason}],
+        "usage": openai_usage(result.tokens),
+        "system_fingerprint": result.system_fingerprint,
+        "provider": provider,
+        "metrics": result.metrics,
+    }
+
+
+def metric_headers(result: CallResult) -> dict[str, str]:
+    """The metrics as `x-llmgateway-*` headers (empty values left out)."""
+    m = result.metrics
+    values = {
+        "latency-s": m["latency_s"],
+        "time-to-first-token-s": m["time_to_first_token_s"],
+        "inter-token-latency-s": m["inter_token_latency_s"],
+        "tokens-per-second": m["tokens_per_second"],
+        "input-tokens": m["input_tokens"],
+        "output-tokens": m["output_tokens"],
+        "cost-usd": m["cost_usd"],
+        "tokens-estimated": str(m["tokens_estimated"]).lower(),
+    }
+    return {f"x-llmgateway-{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in values.items() if v is not None}
+
+
+class CompletionChunks:
+    """chat.completion.chunk events as OpenAI sends them; the last one also carries `metrics`."""
+
+    def __init__(self, provider: str, include_usage: bool) -> None:
+        self.provider = provider
+        self.include_usage = include_usage
+
+    @staticmethod
+    def _chunk(call_id: str, created: float, model: str, choices: list[dict[str, Any]], fingerprint: str | None = None) -> Chunk:
+        return {
+            "id": completion_id(call_id),
+            "object": "chat.completion.chunk",
+            "created": int(created),
+            "model": model,
+            "system_fingerprint": fingerprint,
+            "choices": choices,
+        }
+
+    def _delta(self, call: Call, delta: dict[str, Any]) -> Chunk:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        return self._chunk(call.id, call.timestamp, call.model, [choice])
+
+    def opening(self, call: Call) -> Chunk:
+        return self._delta(call, {"role": "assistant", "content": ""})
+
+    def delta(self, call: Call, event: OutputEvent) -> Chunk:
+        if isinstance(event, TextDelta):
+            return self._delta(call, {"content": event.text})
+        return self._delta(call, {"tool_calls": [tool_call_fragment(event)]})
+
+    def closing(self, result: CallResult) -> list[Chunk]:
+        """The finish chunk; with include_usage, then the usage chunk (`choices: []`)."""
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": result.finish_reason}
+        finish = self._chunk(result.id, result.timestamp, result.model, [choice], result.system_fingerprint)
+        if not self.include_usage:
+            finish["metrics"] = result.metrics
+            return [finish]
+        usage = self._chunk(result.id, result.timestamp, result.model, [], result.system_fingerprint)
+        usage["usage"] = openai_usage(result.tokens)
+        usage["metrics"] = result.metrics
+        return [finish, usage]
