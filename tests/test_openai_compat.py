@@ -147,3 +147,17 @@ def test_langchain_chat_openai(v1_url: str, model: str) -> None:
     assert answer.usage_metadata is not None and answer.usage_metadata["output_tokens"] == 12
     streamed = "".join(chunk.content for chunk in llm.stream("Hi"))
     assert streamed == DEFAULT_REPLY
+
+
+def test_embeddings_through_the_sdk(sdk: openai.OpenAI, v1_url: str, openai_emulator: OpenAIEmulator) -> None:
+    raw = sdk.embeddings.with_raw_response.create(
+        model="openai/text-embedding-3-small", input=["first text here", "second"], encoding_format="float"
+    )
+    result = raw.parse()
+    assert [d.index for d in result.data] == [0, 1]
+    assert result.data[1].embedding == [0.06, 0.25, -0.5, 1.0]
+    assert result.usage.prompt_tokens == 4
+    assert float(raw.headers["x-llmgateway-cost-usd"]) == pytest.approx(4 * 2.0e-08)
+    assert openai_emulator.requests[-1]["model"] == "text-embedding-3-small"
+    rows = httpx.get(v1_url.removesuffix("/v1") + "/api/tracking/logs").json()
+    assert rows[0]["finish_reason"] == "embedding" and rows[0]["input_tokens"] == 4

@@ -53,7 +53,12 @@ class OpenAIEmulator:
         self.chunk_delay_s = 0.0
         self.reply = DEFAULT_REPLY
         self.usage_extra: dict[str, int] = {}
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat_completions, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            ]
+        )
 
     # -- the endpoint ---------------------------------------------------------------------
     async def chat_completions(self, request: Request) -> Response:
@@ -76,6 +81,21 @@ class OpenAIEmulator:
         if not body.get("stream"):
             return Response(orjson.dumps(self._completion(body)), media_type="application/json")
         return StreamingResponse(self._stream(body, fault), media_type="text/event-stream; charset=utf-8")
+
+    async def embeddings(self, request: Request) -> Response:
+        """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        if request.headers.get("authorization", "") != f"Bearer {VALID_KEY}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [round(len(text) / 100, 4), 0.25, -0.5, float(i)]}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(text.split()) for text in inputs)
+        payload = {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return Response(orjson.dumps(payload), media_type="application/json")
 
     # -- the answer -----------------------------------------------------------------------
     def _pieces(self) -> list[str]:

@@ -106,8 +106,47 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
     return Response(
         orjson.dumps(completion(result, provider)),
         media_type="application/json",
-        headers={**headers, **metric_headers(result)},
+        headers={**headers, **metric_headers(result.metrics)},
     )
+
+
+class EmbeddingsBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=256, description="provider/model, or a catalog alias")
+    input: str | list[str] = Field(description="a text, or a list of texts")
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+
+    def inputs(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else self.input
+
+
+@router.post("/embeddings", summary="OpenAI-compatible embeddings")
+async def embeddings(body: EmbeddingsBody, request: Request) -> Response:
+    gateway = gateway_of(request)
+    provider, model = resolve(gateway, body.model)
+    options = body.model_dump(include={"encoding_format", "dimensions"}, exclude_none=True)
+    outcome = await gateway.embed(
+        provider,
+        model=model,
+        inputs=body.inputs(),
+        options=options,
+        surface="openai",
+        client_address=request.client.host if request.client else None,
+        received_at=received_at(request.scope),
+    )
+    payload = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(outcome.vectors)],
+        "model": outcome.model,
+        "usage": {"prompt_tokens": outcome.tokens.input_tokens, "total_tokens": outcome.tokens.input_tokens},
+        "provider": provider,
+        "metrics": outcome.metrics,
+    }
+    headers = {"x-llmgateway-request-id": outcome.id, "x-llmgateway-provider": provider}
+    headers.update(metric_headers(outcome.metrics))
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
 
 @router.get("/models", summary="The models, as provider/model ids, and the catalog's aliases")
@@ -146,19 +185,12 @@ def completion(result: CallResult, provider: str) -> dict[str, Any]:
     }
 
 
-def metric_headers(result: CallResult) -> dict[str, str]:
-    """The metrics as `x-llmgateway-*` headers (empty values left out)."""
-    m = result.metrics
-    values = {
-        "latency-s": m["latency_s"],
-        "time-to-first-token-s": m["time_to_first_token_s"],
-        "inter-token-latency-s": m["inter_token_latency_s"],
-        "tokens-per-second": m["tokens_per_second"],
-        "input-tokens": m["input_tokens"],
-        "output-tokens": m["output_tokens"],
-        "cost-usd": m["cost_usd"],
-        "tokens-estimated": str(m["tokens_estimated"]).lower(),
-    }
+def metric_headers(metrics: dict[str, Any]) -> dict[str, str]:
+    """The metrics as `x-llmgateway-*` headers (metrics without a value left out)."""
+    names = ("latency_s", "time_to_first_token_s", "inter_token_latency_s", "tokens_per_second",
+             "input_tokens", "output_tokens", "cost_usd")  # fmt: skip
+    values: dict[str, Any] = {name.replace("_", "-"): metrics.get(name) for name in names}
+    values["tokens-estimated"] = str(metrics["tokens_estimated"]).lower()
     return {f"x-llmgateway-{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in values.items() if v is not None}
 
 

@@ -6,6 +6,7 @@ It is the one object every API surface talks to, and the owner of the long-lived
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -13,10 +14,11 @@ from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec
 from llmgateway.core.call import Call, RetryPolicy
-from llmgateway.core.errors import GatewayError, MissingCredentialsError, UnknownProviderError
+from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
+from llmgateway.core.errors import GatewayError, MissingCredentialsError, UnknownProviderError, UpstreamTimeoutError
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.recording import Recorder
-from llmgateway.core.request import ChatRequest
+from llmgateway.core.request import ChatRequest, EmbeddingRequest
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
 
@@ -96,6 +98,52 @@ class Gateway:
             if history:
                 request.messages = [*history, *messages]
         return request
+
+    async def embed(
+        self,
+        provider_id: str,
+        *,
+        model: str,
+        inputs: list[str],
+        options: dict[str, Any],
+        surface: str,
+        client_address: str | None,
+        received_at: float,
+    ) -> EmbeddingOutcome:
+        """Embed texts, timed and priced like a chat call, and recorded."""
+        spec = self.provider(provider_id)
+        request = EmbeddingRequest(
+            provider=spec,
+            model=model,
+            inputs=inputs,
+            options=options,
+            api_key=self._api_key(spec, None),
+            base_url=self._base_url(spec),
+            surface=surface,
+            client_address=client_address,
+        )
+        deadline_s = self.settings.request_timeout_s - (time.monotonic() - received_at)
+        try:
+            async with asyncio.timeout(deadline_s):
+                result = await self.adapters.get(spec.adapter).embed(request)
+        except TimeoutError:
+            error: GatewayError = UpstreamTimeoutError("the upstream did not finish within the request timeout")
+        except GatewayError as exc:
+            error = exc
+        else:
+            outcome = embedding_outcome(request, result, time.monotonic() - received_at)
+            self.recorder.record_embedding(outcome)
+            return outcome
+        self.recorder.record_refusal(
+            error,
+            surface=surface,
+            provider=provider_id,
+            model=model,
+            session_id=None,
+            client_address=client_address,
+            latency_s=time.monotonic() - received_at,
+        )
+        raise error
 
     def start(self, request: ChatRequest, *, received_at: float) -> Call:
         """A call, ready to stream; `received_at` is the monotonic time the request arrived."""

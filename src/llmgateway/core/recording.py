@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from llmgateway.core.call import CallResult
+from llmgateway.core.embeddings import EmbeddingOutcome
 from llmgateway.core.errors import GatewayError
 
 
 class Recorder(Protocol):
     def record(self, result: CallResult) -> None:
         """Take a finished call; must not block or fail."""
+        ...
+
+    def record_embedding(self, outcome: EmbeddingOutcome) -> None:
+        """Take a finished embedding call."""
         ...
 
     def record_refusal(self, error: GatewayError, **details: Any) -> None:

@@ -61,3 +61,17 @@ def message_text(message: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    """Texts to embed with one provider's model."""
+
+    provider: ProviderSpec
+    model: str
+    inputs: list[str]
+    options: dict[str, Any] = field(default_factory=dict)  # dimensions, encoding_format
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    surface: str = "openai"
+    client_address: str | None = None

@@ -8,9 +8,10 @@ The events are plain slotted classes, not pydantic models: they are built once p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Protocol
 
-from llmgateway.core.request import ChatRequest
+from llmgateway.core.errors import BadRequestError
+from llmgateway.core.request import ChatRequest, EmbeddingRequest
 
 
 @dataclass(slots=True)
@@ -59,6 +60,13 @@ class ResponseInfo:
     system_fingerprint: str | None = None
 
 
+@dataclass(slots=True)
+class EmbeddingResult:
+    vectors: list[Any]  # lists of floats, or base64 strings when asked for
+    input_tokens: int | None
+    model: str | None
+
+
 ChatEvent = TextDelta | ToolCallDelta | Usage | Finish | ResponseInfo
 OUTPUT_EVENTS = (TextDelta, ToolCallDelta)
 
@@ -70,6 +78,14 @@ class ProviderAdapter(Protocol):
         """Call the vendor and yield its answer as events."""
         ...
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """Embed texts; providers without embeddings raise `EmbeddingsNotSupportedError`."""
+        ...
+
     async def aclose(self) -> None:
         """Close pooled clients."""
         ...
+
+
+class EmbeddingsNotSupportedError(BadRequestError):
+    error_type = "embeddings_not_supported"

@@ -9,6 +9,7 @@ retries and deadlines.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, AsyncIterator, Iterator
 
 import httpx2
@@ -22,8 +23,16 @@ from llmgateway.core.errors import (
     UpstreamUnavailableError,
     upstream_status_error,
 )
-from llmgateway.core.request import ChatRequest
-from llmgateway.providers.base import ChatEvent, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.core.request import ChatRequest, EmbeddingRequest
+from llmgateway.providers.base import (
+    ChatEvent,
+    EmbeddingResult,
+    Finish,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 
@@ -44,11 +53,14 @@ class OpenAIAdapter:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
         api_key = request.api_key.get_secret_value() if request.api_key else ""
-        client = self._clients.get(request.base_url, api_key)
+        return self._clients.get(request.base_url, api_key), api_key
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        client, api_key = self._client_for(request)
         body = build_chat_body(request)
-        try:
+        with translate_errors(api_key):
             # `client.post` with a raw response: the SDK's URL, auth and error mapping, without
             # its per-request transform of typed params (~230 us) or typed chunk models.
             response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
@@ -65,16 +77,33 @@ class OpenAIAdapter:
                         yield event
             finally:
                 await response.aclose()
-        except GatewayError:
-            raise
-        except openai.APIStatusError as exc:
-            raise status_error(exc, api_key) from None
-        except (openai.APITimeoutError, httpx2.TimeoutException):
-            raise UpstreamTimeoutError("the upstream did not answer in time") from None
-        except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
-        except orjson.JSONDecodeError:
-            raise UpstreamUnavailableError("the upstream sent a chunk that is not JSON") from None
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        client, api_key = self._client_for(request)
+        body = {"model": request.model, "input": request.inputs, "encoding_format": "float", **request.options}
+        with translate_errors(api_key):
+            response = await client.post("/embeddings", cast_to=httpx2.Response, body=body)
+            payload = orjson.loads(response.content)
+        data = sorted(payload.get("data") or (), key=lambda item: item.get("index", 0))
+        usage = payload.get("usage") or {}
+        return EmbeddingResult([d["embedding"] for d in data], usage.get("prompt_tokens"), payload.get("model"))
+
+
+@contextmanager
+def translate_errors(api_key: str) -> Iterator[None]:
+    """The SDK's and the HTTP client's failures, as the gateway's errors."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except openai.APIStatusError as exc:
+        raise status_error(exc, api_key) from None
+    except (openai.APITimeoutError, httpx2.TimeoutException):
+        raise UpstreamTimeoutError("the upstream did not answer in time") from None
+    except (openai.APIConnectionError, httpx2.TransportError) as exc:
+        raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+    except orjson.JSONDecodeError:
+        raise UpstreamUnavailableError("the upstream sent a body that is not JSON") from None
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:

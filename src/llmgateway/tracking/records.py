@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from llmgateway.core.call import CallResult
+from llmgateway.core.embeddings import EmbeddingOutcome
 from llmgateway.core.errors import GatewayError
 from llmgateway.core.request import ChatRequest
 
@@ -55,6 +56,32 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "inter_token_latency_s": metrics["inter_token_latency_s"],
         "tokens_per_second": metrics["tokens_per_second"],
         "attempts": result.attempts,
+        "client_address": request.client_address,
+        "key_fingerprint": key_fingerprint(request.api_key),
+    }
+
+
+def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
+    request = outcome.request
+    metrics = outcome.metrics
+    return {
+        "id": outcome.id,
+        "created_at": outcome.timestamp,
+        "finished_at": time.time(),
+        "surface": request.surface,
+        "provider": request.provider.id,
+        "model_requested": request.model,
+        "model_reported": outcome.model,
+        "status": "success",
+        "http_status": 200,
+        "chat_input": request.inputs[0] if len(request.inputs) == 1 else None,
+        "context": request.inputs if len(request.inputs) > 1 else None,
+        "finish_reason": "embedding",
+        "input_tokens": metrics["input_tokens"],
+        "output_tokens": 0,
+        "tokens_estimated": metrics["tokens_estimated"],
+        "cost_usd": metrics["cost_usd"],
+        "latency_s": metrics["latency_s"],
         "client_address": request.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
     }

@@ -12,9 +12,10 @@ from collections import OrderedDict
 from typing import Any
 
 from llmgateway.core.call import CallResult
+from llmgateway.core.embeddings import EmbeddingOutcome
 from llmgateway.core.errors import GatewayError
 from llmgateway.settings import Settings
-from llmgateway.tracking.records import record_from_result, record_of_refusal
+from llmgateway.tracking.records import record_from_result, record_of_embedding, record_of_refusal
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import RequestStore, assistant_message
 from llmgateway.tracking.writer import TrackingWriter, WriterStats
@@ -60,6 +61,10 @@ class Tracker:
             self._remember(session_id, [*result.request.messages, assistant_message(result.text, result.tool_calls)])
         if self.writer is not None:
             self.writer.submit(record_from_result(result))
+
+    def record_embedding(self, outcome: EmbeddingOutcome) -> None:
+        if self.writer is not None:
+            self.writer.submit(record_of_embedding(outcome))
 
     def record_refusal(self, error: GatewayError, **details: Any) -> None:
         if self.writer is not None:
