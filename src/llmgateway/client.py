@@ -16,10 +16,12 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any, AsyncIterator, Awaitable, Iterator, Protocol, Sequence, TypeVar
 
 import httpx
 import orjson
+from pydantic import ValidationError
 
 from llmgateway.core.errors import GatewayError
 
@@ -123,51 +125,46 @@ class _InProcessBackend:
             await self._tracker.start()
 
     async def _call(self, provider: str, body: dict[str, Any]):  # type: ignore[no-untyped-def]
+        from llmgateway.api.engine import engine_request
         from llmgateway.api.schemas import EngineChatBody
+        from llmgateway.core.request import Origin
 
-        received = time.monotonic()
+        origin = Origin("client", None, time.monotonic())
         await self._ready()
-        parsed = EngineChatBody.model_validate(body)
-        request = await self._gateway.build_request(
-            provider,
-            model=parsed.model,
-            messages=parsed.messages(),
-            parameters=parsed.parameters,
-            api_key=parsed.api_key,
-            tools=parsed.tool_dicts(),
-            tool_choice=parsed.tool_choice,
-            response_format=parsed.response_format,
-            session_id=parsed.session_id,
-            retries=parsed.retries,
-            surface="client",
-            received_at=received,
-        )
-        return self._gateway.start(request, received_at=received)
+        request = await engine_request(self._gateway, provider, EngineChatBody.model_validate(body), origin)
+        return self._gateway.start(request)
 
     async def chat(self, provider: str, body: dict[str, Any]) -> dict[str, Any]:
         from llmgateway.api.engine import engine_response
 
-        try:
+        with _as_client_errors():
             call = await self._call(provider, body)
             return engine_response(await call.complete(), provider)
-        except GatewayError as exc:
-            raise LLMGatewayError(exc.status_code, exc.error_type, exc.message) from None
 
     async def stream(self, provider: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         from llmgateway.api.engine import EngineChunks
         from llmgateway.api.sse import guarded_chunks, open_stream
 
-        try:
+        with _as_client_errors():
             call = await self._call(provider, body)
             output, first = await open_stream(call)
             async for chunk in guarded_chunks(call, output, first, EngineChunks(provider)):
                 yield chunk
-        except GatewayError as exc:
-            raise LLMGatewayError(exc.status_code, exc.error_type, exc.message) from None
 
     async def aclose(self) -> None:
         await self._tracker.close()
         await self._gateway.aclose()
+
+
+@contextmanager
+def _as_client_errors() -> Iterator[None]:
+    """In-process failures as the same `LLMGatewayError`s the HTTP mode raises."""
+    try:
+        yield
+    except GatewayError as exc:
+        raise LLMGatewayError(exc.status_code, exc.error_type, exc.message) from None
+    except ValidationError as exc:
+        raise LLMGatewayError(422, "validation_error", str(exc)) from None
 
 
 class _LoopThread:

@@ -8,11 +8,12 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from llmgateway.api.intake import received_at
+from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import EngineChatBody
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call, CallResult
 from llmgateway.core.gateway import Gateway
+from llmgateway.core.request import ChatRequest, Origin
 from llmgateway.metrics.report import openai_usage
 from llmgateway.providers.base import TextDelta, ToolCallDelta
 
@@ -26,9 +27,18 @@ def gateway_of(request: Request) -> Gateway:
 @router.post("/chat/{provider}", summary="Chat with a provider's model, streamed or not")
 async def chat(provider: str, body: EngineChatBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    arrived = received_at(request.scope)
-    chat_request = await gateway.build_request(
+    call = gateway.start(await engine_request(gateway, provider, body, origin_of(request, "engine")))
+    if body.is_stream:
+        return await stream_response(call, EngineChunks(provider))
+    result = await call.complete()
+    return Response(orjson.dumps(engine_response(result, provider)), media_type="application/json")
+
+
+async def engine_request(gateway: Gateway, provider: str, body: EngineChatBody, origin: Origin) -> ChatRequest:
+    """The engine body as the gateway's request (also used by the in-process client)."""
+    return await gateway.build_request(
         provider,
+        origin=origin,
         model=body.model,
         messages=body.messages(),
         parameters=body.parameters,
@@ -38,15 +48,7 @@ async def chat(provider: str, body: EngineChatBody, request: Request) -> Respons
         response_format=body.response_format,
         session_id=body.session_id,
         retries=body.retries,
-        surface="engine",
-        client_address=request.client.host if request.client else None,
-        received_at=arrived,
     )
-    call = gateway.start(chat_request, received_at=arrived)
-    if body.is_stream:
-        return await stream_response(call, EngineChunks(provider))
-    result = await call.complete()
-    return Response(orjson.dumps(engine_response(result, provider)), media_type="application/json")
 
 
 @router.get("/providers", summary="The providers the gateway serves")

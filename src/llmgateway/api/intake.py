@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmgateway.api.errors import error_response
+from llmgateway.core.request import Origin
 
 
 class RequestIntakeMiddleware:
@@ -57,6 +59,7 @@ class RequestIntakeMiddleware:
         return f"the request body is larger than the limit of {self.max_body_bytes} bytes (LLMGATEWAY_MAX_BODY_BYTES)"
 
 
-def received_at(scope: Scope) -> float:
-    """When the request arrived, by the monotonic clock."""
-    return scope.get("state", {}).get("received_at") or time.monotonic()
+def origin_of(request: Request, surface: str) -> Origin:
+    """The request's surface, client address, and arrival time (monotonic)."""
+    arrived = request.scope.get("state", {}).get("received_at") or time.monotonic()
+    return Origin(surface, request.client.host if request.client else None, arrived)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from llmgateway.api.engine import gateway_of, tool_call_fragment
-from llmgateway.api.intake import received_at
+from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import Message, Tool
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call, CallResult
@@ -81,10 +81,10 @@ class ModelNotFoundError(GatewayError):
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions")
 async def chat_completions(body: ChatCompletionBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    arrived = received_at(request.scope)
     provider, model = resolve(gateway, body.model)
     chat_request = await gateway.build_request(
         provider,
+        origin=origin_of(request, "openai"),
         model=model,
         messages=[m.model_dump(exclude_none=True) for m in body.messages],
         parameters=body.parameters(),
@@ -93,11 +93,8 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
         response_format=body.response_format,
         session_id=body.session_id,
         retries=body.retries,
-        surface="openai",
-        client_address=request.client.host if request.client else None,
-        received_at=arrived,
     )
-    call = gateway.start(chat_request, received_at=arrived)
+    call = gateway.start(chat_request)
     headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": provider}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -132,9 +129,7 @@ async def embeddings(body: EmbeddingsBody, request: Request) -> Response:
         model=model,
         inputs=body.inputs(),
         options=options,
-        surface="openai",
-        client_address=request.client.host if request.client else None,
-        received_at=received_at(request.scope),
+        origin=origin_of(request, "openai"),
     )
     payload = {
         "object": "list",

@@ -18,7 +18,7 @@ from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
 from llmgateway.core.errors import GatewayError, MissingCredentialsError, UnknownProviderError, UpstreamTimeoutError
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.recording import Recorder
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
+from llmgateway.core.request import ChatRequest, EmbeddingRequest, Origin
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
 
@@ -47,6 +47,7 @@ class Gateway:
         self,
         provider_id: str,
         *,
+        origin: Origin,
         model: str,
         messages: list[dict[str, Any]],
         parameters: dict[str, Any] | None = None,
@@ -56,9 +57,6 @@ class Gateway:
         response_format: dict[str, Any] | None = None,
         session_id: str | None = None,
         retries: int | None = None,
-        surface: str = "engine",
-        client_address: str | None = None,
-        received_at: float | None = None,
     ) -> ChatRequest:
         """A validated request: provider known, parameters in range, a key found, and the
         earlier turns of its session put before its own messages.
@@ -79,19 +77,10 @@ class Gateway:
                 base_url=self._base_url(spec),
                 session_id=session_id,
                 retries=self.settings.default_retries if retries is None else retries,
-                surface=surface,
-                client_address=client_address,
+                origin=origin,
             )
         except GatewayError as exc:
-            self.recorder.record_refusal(
-                exc,
-                surface=surface,
-                provider=provider_id,
-                model=model,
-                session_id=session_id,
-                client_address=client_address,
-                latency_s=time.monotonic() - received_at if received_at else 0.0,
-            )
+            self._record_refusal(exc, origin, provider_id, model, session_id)
             raise
         if session_id:
             history = await self.recorder.conversation(session_id)
@@ -106,51 +95,52 @@ class Gateway:
         model: str,
         inputs: list[str],
         options: dict[str, Any],
-        surface: str,
-        client_address: str | None,
-        received_at: float,
+        origin: Origin,
     ) -> EmbeddingOutcome:
         """Embed texts, timed and priced like a chat call, and recorded."""
-        spec = self.provider(provider_id)
-        request = EmbeddingRequest(
-            provider=spec,
-            model=model,
-            inputs=inputs,
-            options=options,
-            api_key=self._api_key(spec, None),
-            base_url=self._base_url(spec),
-            surface=surface,
-            client_address=client_address,
-        )
-        deadline_s = self.settings.request_timeout_s - (time.monotonic() - received_at)
         try:
-            async with asyncio.timeout(deadline_s):
-                result = await self.adapters.get(spec.adapter).embed(request)
-        except TimeoutError:
-            error: GatewayError = UpstreamTimeoutError("the upstream did not finish within the request timeout")
+            spec = self.provider(provider_id)
+            request = EmbeddingRequest(
+                provider=spec,
+                model=model,
+                inputs=inputs,
+                options=options,
+                api_key=self._api_key(spec, None),
+                base_url=self._base_url(spec),
+                origin=origin,
+            )
+            deadline_s = self.settings.request_timeout_s - (time.monotonic() - origin.received_at)
+            try:
+                async with asyncio.timeout(deadline_s):
+                    result = await self.adapters.get(spec.adapter).embed(request)
+            except TimeoutError:
+                raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
         except GatewayError as exc:
-            error = exc
-        else:
-            outcome = embedding_outcome(request, result, time.monotonic() - received_at)
-            self.recorder.record_embedding(outcome)
-            return outcome
+            self._record_refusal(exc, origin, provider_id, model, None)
+            raise
+        outcome = embedding_outcome(request, result, time.monotonic() - origin.received_at)
+        self.recorder.record_embedding(outcome)
+        return outcome
+
+    def _record_refusal(
+        self, error: GatewayError, origin: Origin, provider_id: str, model: str, session_id: str | None
+    ) -> None:
         self.recorder.record_refusal(
             error,
-            surface=surface,
+            surface=origin.surface,
             provider=provider_id,
             model=model,
-            session_id=None,
-            client_address=client_address,
-            latency_s=time.monotonic() - received_at,
+            session_id=session_id,
+            client_address=origin.client_address,
+            latency_s=time.monotonic() - origin.received_at if origin.received_at else 0.0,
         )
-        raise error
 
-    def start(self, request: ChatRequest, *, received_at: float) -> Call:
-        """A call, ready to stream; `received_at` is the monotonic time the request arrived."""
+    def start(self, request: ChatRequest) -> Call:
+        """A call, ready to stream."""
         return Call(
             request,
             self.adapters.get(request.provider.adapter),
-            received_at=received_at,
+            received_at=request.origin.received_at,
             timeout_s=self.settings.request_timeout_s,
             retry_policy=self._retry_policy,
             on_finish=self.recorder.record,

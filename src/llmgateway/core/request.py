@@ -10,6 +10,15 @@ from pydantic import SecretStr
 from llmgateway.catalog import ModelSpec, ProviderSpec
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from: the API surface, the client, and when it arrived."""
+
+    surface: str  # engine, openai or client (in-process)
+    client_address: str | None = None
+    received_at: float = 0.0  # monotonic
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """A validated chat call, ready for a provider adapter.
@@ -30,8 +39,7 @@ class ChatRequest:
     base_url: str | None = None
     session_id: str | None = None
     retries: int = 0
-    surface: str = "engine"  # which API the client called: engine or openai
-    client_address: str | None = None
+    origin: Origin = Origin("engine")
 
     @property
     def model_spec(self) -> ModelSpec | None:
@@ -73,5 +81,4 @@ class EmbeddingRequest:
     options: dict[str, Any] = field(default_factory=dict)  # dimensions, encoding_format
     api_key: SecretStr | None = None
     base_url: str | None = None
-    surface: str = "openai"
-    client_address: str | None = None
+    origin: Origin = Origin("openai")

@@ -30,7 +30,7 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "id": result.id,
         "created_at": result.timestamp,
         "finished_at": time.time(),
-        "surface": request.surface,
+        "surface": request.origin.surface,
         "provider": request.provider.id,
         "model_requested": request.model,
         "model_reported": result.model,
@@ -56,7 +56,7 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "inter_token_latency_s": metrics["inter_token_latency_s"],
         "tokens_per_second": metrics["tokens_per_second"],
         "attempts": result.attempts,
-        "client_address": request.client_address,
+        "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
     }
 
@@ -68,7 +68,7 @@ def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
         "id": outcome.id,
         "created_at": outcome.timestamp,
         "finished_at": time.time(),
-        "surface": request.surface,
+        "surface": request.origin.surface,
         "provider": request.provider.id,
         "model_requested": request.model,
         "model_reported": outcome.model,
@@ -82,7 +82,7 @@ def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
         "tokens_estimated": metrics["tokens_estimated"],
         "cost_usd": metrics["cost_usd"],
         "latency_s": metrics["latency_s"],
-        "client_address": request.client_address,
+        "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
     }
 
