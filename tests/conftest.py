@@ -18,32 +18,56 @@ import pytest
 
 from llmgateway.api.app import create_app
 from llmgateway.settings import Settings, reset_settings
+from tests.emulators.anthropic import AnthropicEmulator
+from tests.emulators.base import EmulatorState
 from tests.emulators.openai import VALID_KEY, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
 # Vendor variables a developer's shell may hold: tests must never see (or use) real ones.
-_VENDOR_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+_VENDOR_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+)
+
+
+@contextmanager
+def _serving(emulator: EmulatorState, suffix: str = "") -> Iterator[EmulatorState]:
+    with serve_in_thread(emulator.app) as url:  # type: ignore[attr-defined]
+        emulator.base_url = f"{url}{suffix}"  # type: ignore[attr-defined]
+        yield emulator
 
 
 @pytest.fixture(scope="session")
 def openai_emulator() -> Iterator[OpenAIEmulator]:
-    emulator = OpenAIEmulator()
-    with serve_in_thread(emulator.app) as url:
-        emulator.base_url = f"{url}/v1"  # type: ignore[attr-defined]
-        yield emulator
+    with _serving(OpenAIEmulator(), "/v1") as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def _anthropic_server() -> Iterator[AnthropicEmulator]:
+    with _serving(AnthropicEmulator()) as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture
+def anthropic_emulator(_anthropic_server: AnthropicEmulator, monkeypatch: pytest.MonkeyPatch) -> AnthropicEmulator:
+    _anthropic_server.reset()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", VALID_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", _anthropic_server.base_url)  # type: ignore[attr-defined]
+    return _anthropic_server
 
 
 @pytest.fixture(autouse=True)
 def vendor_environment(openai_emulator: OpenAIEmulator) -> Iterator[None]:
     """Every test starts with the emulator as OpenAI, a valid server key, a clean emulator."""
     saved = {name: os.environ.get(name) for name in _VENDOR_VARIABLES}
+    for name in _VENDOR_VARIABLES:
+        os.environ.pop(name, None)
     os.environ["OPENAI_API_KEY"] = VALID_KEY
     os.environ["OPENAI_BASE_URL"] = openai_emulator.base_url  # type: ignore[attr-defined]
-    openai_emulator.requests.clear()
-    openai_emulator.headers.clear()
-    openai_emulator.faults.clear()
-    openai_emulator.chunk_delay_s = 0.0
-    openai_emulator.usage_extra = {}
+    openai_emulator.reset()
     reset_settings()
     yield
     for name, value in saved.items():

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 import orjson
@@ -24,35 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-VALID_KEY = "sk-test-emulator-key-0123456789"
-DEFAULT_REPLY = "Hello! I am an emulated assistant. How can I help you today?"
+from tests.emulators.base import DEFAULT_REPLY, TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault
+
+__all__ = ["DEFAULT_REPLY", "VALID_KEY", "Fault", "OpenAIEmulator"]
 
 
-@dataclass
-class Fault:
-    """What the emulator does instead of a plain answer.
-
-    kind: "status" (HTTP error `status` with `message`), "midstream_error" (an error chunk
-    after `after_chunks` content chunks), "no_usage" (no usage chunk even when asked),
-    "hang" (headers, then nothing for `seconds`).
-    """
-
-    kind: str
-    status: int = 500
-    message: str = "The server had an error while processing your request."
-    headers: dict[str, str] = field(default_factory=dict)
-    after_chunks: int = 2
-    seconds: float = 30.0
-
-
-class OpenAIEmulator:
+class OpenAIEmulator(EmulatorState):
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.faults: deque[Fault] = deque()
-        self.chunk_delay_s = 0.0
-        self.reply = DEFAULT_REPLY
-        self.usage_extra: dict[str, int] = {}
+        super().__init__()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
@@ -63,8 +40,7 @@ class OpenAIEmulator:
     # -- the endpoint ---------------------------------------------------------------------
     async def chat_completions(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        self.requests.append(body)
-        self.headers.append(dict(request.headers))
+        self.remember(body, dict(request.headers), request.url.path)
         auth = request.headers.get("authorization", "")
         if auth != f"Bearer {VALID_KEY}":
             given = auth.removeprefix("Bearer ")
@@ -74,7 +50,7 @@ class OpenAIEmulator:
                 "invalid_request_error",
                 "invalid_api_key",
             )
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.next_fault()
         if fault and fault.kind == "status":
             error_type = "requests" if fault.status == 429 else "server_error"
             return _error(fault.status, fault.message, error_type, None, fault.headers)
@@ -85,7 +61,7 @@ class OpenAIEmulator:
     async def embeddings(self, request: Request) -> Response:
         """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""
         body = orjson.loads(await request.body())
-        self.requests.append(body)
+        self.remember(body, dict(request.headers), request.url.path)
         if request.headers.get("authorization", "") != f"Bearer {VALID_KEY}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
@@ -98,10 +74,6 @@ class OpenAIEmulator:
         return Response(orjson.dumps(payload), media_type="application/json")
 
     # -- the answer -----------------------------------------------------------------------
-    def _pieces(self) -> list[str]:
-        words = self.reply.split(" ")
-        return [w if i == 0 else " " + w for i, w in enumerate(words)]
-
     def _usage(self, body: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
         prompt_tokens = 7 + sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
         cached = self.usage_extra.get("cached_tokens", 0)
@@ -121,7 +93,7 @@ class OpenAIEmulator:
         }
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        pieces = self._pieces()
+        pieces = self.pieces()
         return {
             "id": "chatcmpl-emulated",
             "object": "chat.completion",
@@ -161,11 +133,11 @@ class OpenAIEmulator:
         if body.get("tools") and body.get("tool_choice") != "none":
             pieces = _tool_call_pieces(body["tools"][0]["function"]["name"])
             for piece in pieces:
-                await self._pause()
+                await self.pause()
                 yield chunk({"tool_calls": [piece]})
             finish = "tool_calls"
         else:
-            pieces = self._pieces()
+            pieces = self.pieces()
             max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
             finish = "stop"
             if max_tokens is not None and max_tokens < len(pieces):
@@ -175,7 +147,7 @@ class OpenAIEmulator:
                     error = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
                     yield b"data: " + orjson.dumps(error) + b"\n\n"
                     return
-                await self._pause()
+                await self.pause()
                 yield chunk({"content": piece})
         yield chunk({}, finish)
         if include_usage and not (fault and fault.kind == "no_usage"):
@@ -183,9 +155,6 @@ class OpenAIEmulator:
             yield b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    async def _pause(self) -> None:
-        if self.chunk_delay_s:
-            await asyncio.sleep(self.chunk_delay_s)
 
 
 def _served_model(requested: str) -> str:
@@ -194,7 +163,7 @@ def _served_model(requested: str) -> str:
 
 
 def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
-    arguments = ['{"', 'location', '":"', 'Paris', '"}']
+    arguments = TOOL_ARGUMENT_PIECES
     first = {"index": 0, "id": "call_emulated_1", "type": "function", "function": {"name": name, "arguments": ""}}
     return [first] + [{"index": 0, "function": {"arguments": a}} for a in arguments]
 

@@ -47,8 +47,10 @@ class ModelSpec:
     input_cost_per_token: float | None = None
     cached_input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+    cache_write_input_cost_per_token: float | None = None
     unsupported_parameters: frozenset[str] = frozenset()
     tokenizer: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
 
     @property
     def has_price(self) -> bool:
@@ -67,6 +69,14 @@ class ProviderSpec:
     parameters: dict[str, ParameterSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
+
+    def option(self, model: str, name: str, default: Any = None) -> Any:
+        """A vendor-specific option: the model's own, else the provider's."""
+        spec = self.model(model)
+        if spec is not None and name in spec.options:
+            return spec.options[name]
+        return self.options.get(name, default)
 
     def model(self, name: str) -> ModelSpec | None:
         """The catalog entry of `name`, or of the model it is a dated snapshot of."""
@@ -179,4 +189,5 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         parameters=parameters,
         models=models,
         aliases=tuple(entry.get("aliases") or ()),
+        options=dict(entry.get("options") or {}),
     )

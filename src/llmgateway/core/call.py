@@ -222,7 +222,7 @@ class Call:
     def _usage_counts(self) -> TokenCounts:
         u = self._usage
         assert u is not None
-        return TokenCounts(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
+        return TokenCounts(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens, u.cache_write_tokens)
 
     def _estimate_counts(self) -> TokenCounts:
         """Counts from the shipped tokenizer, for a vendor that reported none."""

@@ -31,6 +31,7 @@ def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> 
         "total_tokens": tokens.total_tokens,
         "cached_tokens": tokens.cached_tokens,
         "reasoning_tokens": tokens.reasoning_tokens,
+        "cache_write_tokens": tokens.cache_write_tokens,
         "cost_usd": cost,
         "latency_s": timings.latency_s,
         "time_to_first_token_s": timings.time_to_first_token_s,

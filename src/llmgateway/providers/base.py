@@ -35,13 +35,15 @@ class ToolCallDelta:
 class Usage:
     """Token counts as the vendor reports them.
 
-    `input_tokens` includes cached input; `output_tokens` includes reasoning tokens.
+    `input_tokens` includes cached input and cache writes; `output_tokens` includes
+    reasoning tokens.
     """
 
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)

@@ -9,20 +9,13 @@ retries and deadlines.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Any, AsyncIterator, Iterator
 
 import httpx2
 import openai
 import orjson
 
-from llmgateway.core.errors import (
-    GatewayError,
-    UpstreamError,
-    UpstreamTimeoutError,
-    UpstreamUnavailableError,
-    upstream_status_error,
-)
+from llmgateway.core.errors import UpstreamError
 from llmgateway.core.request import ChatRequest, EmbeddingRequest
 from llmgateway.providers.base import (
     ChatEvent,
@@ -35,6 +28,7 @@ from llmgateway.providers.base import (
 )
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
+from llmgateway.providers.stainless import sdk_errors
 
 # Parameters whose OpenAI name differs from the engine API's.
 _RENAMED_PARAMETERS = {"max_tokens": "max_completion_tokens"}
@@ -60,7 +54,7 @@ class OpenAIAdapter:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         client, api_key = self._client_for(request)
         body = build_chat_body(request)
-        with translate_errors(api_key):
+        with sdk_errors(openai, api_key):
             # `client.post` with a raw response: the SDK's URL, auth and error mapping, without
             # its per-request transform of typed params (~230 us) or typed chunk models.
             response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
@@ -81,29 +75,12 @@ class OpenAIAdapter:
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         client, api_key = self._client_for(request)
         body = {"model": request.model, "input": request.inputs, "encoding_format": "float", **request.options}
-        with translate_errors(api_key):
+        with sdk_errors(openai, api_key):
             response = await client.post("/embeddings", cast_to=httpx2.Response, body=body)
             payload = orjson.loads(response.content)
         data = sorted(payload.get("data") or (), key=lambda item: item.get("index", 0))
         usage = payload.get("usage") or {}
         return EmbeddingResult([d["embedding"] for d in data], usage.get("prompt_tokens"), payload.get("model"))
-
-
-@contextmanager
-def translate_errors(api_key: str) -> Iterator[None]:
-    """The SDK's and the HTTP client's failures, as the gateway's errors."""
-    try:
-        yield
-    except GatewayError:
-        raise
-    except openai.APIStatusError as exc:
-        raise status_error(exc, api_key) from None
-    except (openai.APITimeoutError, httpx2.TimeoutException):
-        raise UpstreamTimeoutError("the upstream did not answer in time") from None
-    except (openai.APIConnectionError, httpx2.TransportError) as exc:
-        raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
-    except orjson.JSONDecodeError:
-        raise UpstreamUnavailableError("the upstream sent a body that is not JSON") from None
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:
@@ -153,15 +130,3 @@ def translate_chunk(chunk: dict[str, Any]) -> Iterator[ChatEvent]:
             cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
             reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
         )
-
-
-def status_error(exc: openai.APIStatusError, api_key: str) -> UpstreamError:
-    """An SDK status error as ours: the vendor's message (scrubbed), Retry-After kept."""
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return upstream_status_error(
-        exc.status_code,
-        str(message or exc.message),
-        secrets=(api_key,),
-        retry_after=exc.response.headers.get("retry-after"),
-    )

@@ -1,0 +1,66 @@
+"""What every vendor emulator shares: the scripted answer, faults, and what it received."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+VALID_KEY = "sk-test-emulator-key-0123456789"
+DEFAULT_REPLY = "Hello! I am an emulated assistant. How can I help you today?"
+TOOL_ARGUMENT_PIECES = ['{"', "location", '":"', "Paris", '"}']
+
+
+@dataclass
+class Fault:
+    """What an emulator does instead of a plain answer.
+
+    kind: "status" (HTTP error `status` with `message`), "midstream_error" (a stream error
+    after `after_chunks` content chunks), "no_usage" (no usage reported), "hang" (the
+    stream starts, then nothing for `seconds`).
+    """
+
+    kind: str
+    status: int = 500
+    message: str = "The server had an error while processing your request."
+    headers: dict[str, str] = field(default_factory=dict)
+    after_chunks: int = 2
+    seconds: float = 30.0
+
+
+class EmulatorState:
+    """Steered by tests through attributes; `reset()` between tests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.faults: deque[Fault] = deque()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.headers.clear()
+        self.paths.clear()
+        self.faults.clear()
+        self.chunk_delay_s = 0.0
+        self.reply = DEFAULT_REPLY
+        self.usage_extra: dict[str, int] = {}
+
+    def remember(self, body: dict[str, Any], headers: dict[str, str], path: str) -> None:
+        self.requests.append(body)
+        self.headers.append(headers)
+        self.paths.append(path)
+
+    def next_fault(self) -> Fault | None:
+        return self.faults.popleft() if self.faults else None
+
+    def pieces(self) -> list[str]:
+        """The reply in stream pieces: one word each, with its leading space."""
+        words = self.reply.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+    async def pause(self) -> None:
+        if self.chunk_delay_s:
+            await asyncio.sleep(self.chunk_delay_s)
