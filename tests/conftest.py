@@ -20,7 +20,7 @@ from llmgateway.api.app import create_app
 from llmgateway.settings import Settings, reset_settings
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.base import EmulatorState
-from tests.emulators.openai import VALID_KEY, OpenAIEmulator
+from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
 # Vendor variables a developer's shell may hold: tests must never see (or use) real ones.
@@ -29,6 +29,9 @@ _VENDOR_VARIABLES = (
     "OPENAI_BASE_URL",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "OPENAI_API_VERSION",
 )
 
 
@@ -43,6 +46,21 @@ def _serving(emulator: EmulatorState, suffix: str = "") -> Iterator[EmulatorStat
 def openai_emulator() -> Iterator[OpenAIEmulator]:
     with _serving(OpenAIEmulator(), "/v1") as emulator:
         yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def _azure_server() -> Iterator[AzureOpenAIEmulator]:
+    with _serving(AzureOpenAIEmulator()) as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture
+def azure_emulator(_azure_server: AzureOpenAIEmulator, monkeypatch: pytest.MonkeyPatch) -> AzureOpenAIEmulator:
+    _azure_server.reset()
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", VALID_KEY)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", _azure_server.base_url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    return _azure_server
 
 
 @pytest.fixture(scope="session")

@@ -84,6 +84,20 @@ def openai_kit(openai_emulator) -> Kit:
 
 
 @pytest.fixture
+def azure_kit(azure_emulator) -> Kit:
+    return Kit(
+        provider="azure",
+        model="my-gpt4o-mini-deployment",
+        emulator=azure_emulator,
+        output_tokens=12,
+        system_of=lambda body: body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else None,
+        image_of=_openai_user_image,
+        tool_result_of=_openai_tool_result,
+        schema_of=lambda body: body["response_format"]["json_schema"]["schema"],
+    )
+
+
+@pytest.fixture
 def anthropic_kit(anthropic_emulator) -> Kit:
     return Kit(
         provider="anthropic",
@@ -97,7 +111,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
     )
 
 
-PROVIDERS = ["openai", "anthropic"]
+PROVIDERS = ["openai", "azure", "anthropic"]
 
 
 @pytest.fixture(params=PROVIDERS)

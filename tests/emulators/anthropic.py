@@ -41,7 +41,7 @@ class AnthropicEmulator(EmulatorState):
 
     async def messages(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        self.remember(body, dict(request.headers), request.url.path)
+        self.remember(request, body)
         if request.headers.get("authorization") != f"Bearer {VALID_KEY}":
             return Response(orjson.dumps(_error_body(401, "invalid x-api-key")), status_code=401, media_type="application/json")
         if "max_tokens" not in body:

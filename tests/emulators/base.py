@@ -36,6 +36,7 @@ class EmulatorState:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
+        self.queries: list[dict[str, str]] = []
         self.faults: deque[Fault] = deque()
         self.reset()
 
@@ -43,15 +44,18 @@ class EmulatorState:
         self.requests.clear()
         self.headers.clear()
         self.paths.clear()
+        self.queries.clear()
         self.faults.clear()
         self.chunk_delay_s = 0.0
         self.reply = DEFAULT_REPLY
         self.usage_extra: dict[str, int] = {}
 
-    def remember(self, body: dict[str, Any], headers: dict[str, str], path: str) -> None:
+    def remember(self, request: Any, body: dict[str, Any]) -> None:
+        """Keep what a request carried: body, headers, path and query (a Starlette request)."""
         self.requests.append(body)
-        self.headers.append(headers)
-        self.paths.append(path)
+        self.headers.append(dict(request.headers))
+        self.paths.append(request.url.path)
+        self.queries.append(dict(request.query_params))
 
     def next_fault(self) -> Fault | None:
         return self.faults.popleft() if self.faults else None

@@ -30,20 +30,31 @@ __all__ = ["DEFAULT_REPLY", "VALID_KEY", "Fault", "OpenAIEmulator"]
 class OpenAIEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
-        self.app = Starlette(
-            routes=[
-                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
-                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
-            ]
-        )
+        self.app = Starlette(routes=self.routes())
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+        ]
+
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("authorization", "") == f"Bearer {VALID_KEY}"
+
+    def opening_chunks(self, base: dict[str, Any]) -> list[dict[str, Any]]:
+        """Chunks a vendor sends before the role chunk (Azure: its prompt filter results)."""
+        return []
+
+    def served_model(self, requested: str) -> str:
+        """OpenAI answers with the dated snapshot that served an alias."""
+        return {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}.get(requested, requested)
 
     # -- the endpoint ---------------------------------------------------------------------
     async def chat_completions(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        self.remember(body, dict(request.headers), request.url.path)
-        auth = request.headers.get("authorization", "")
-        if auth != f"Bearer {VALID_KEY}":
-            given = auth.removeprefix("Bearer ")
+        self.remember(request, body)
+        if not self.authorized(request):
+            given = request.headers.get("authorization", request.headers.get("api-key", "")).removeprefix("Bearer ")
             return _error(
                 401,
                 f"Incorrect API key provided: {given}. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -61,8 +72,8 @@ class OpenAIEmulator(EmulatorState):
     async def embeddings(self, request: Request) -> Response:
         """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""
         body = orjson.loads(await request.body())
-        self.remember(body, dict(request.headers), request.url.path)
-        if request.headers.get("authorization", "") != f"Bearer {VALID_KEY}":
+        self.remember(request, body)
+        if not self.authorized(request):
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
         data = [
@@ -98,7 +109,7 @@ class OpenAIEmulator(EmulatorState):
             "id": "chatcmpl-emulated",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": _served_model(body["model"]),
+            "model": self.served_model(body["model"]),
             "choices": [
                 {
                     "index": 0,
@@ -117,7 +128,7 @@ class OpenAIEmulator(EmulatorState):
             "id": "chatcmpl-emulated",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
-            "model": _served_model(body["model"]),
+            "model": self.served_model(body["model"]),
             "system_fingerprint": "fp_emulated",
         }
 
@@ -127,6 +138,8 @@ class OpenAIEmulator(EmulatorState):
                 payload["usage"] = None
             return b"data: " + orjson.dumps(payload) + b"\n\n"
 
+        for extra in self.opening_chunks(base):
+            yield b"data: " + orjson.dumps(extra) + b"\n\n"
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         if fault and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
@@ -157,11 +170,6 @@ class OpenAIEmulator(EmulatorState):
 
 
 
-def _served_model(requested: str) -> str:
-    """OpenAI answers with the dated snapshot that served an alias."""
-    return {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}.get(requested, requested)
-
-
 def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
     arguments = TOOL_ARGUMENT_PIECES
     first = {"index": 0, "id": "call_emulated_1", "type": "function", "function": {"name": name, "arguments": ""}}
@@ -171,6 +179,29 @@ def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
 def _error(status: int, message: str, error_type: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class AzureOpenAIEmulator(OpenAIEmulator):
+    """Azure OpenAI: deployment in the path, `api-version` in the query, the key in `api-key`,
+    and a first chunk with `choices: []` and `prompt_filter_results`."""
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/openai/deployments/{deployment}/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/openai/deployments/{deployment}/embeddings", self.embeddings, methods=["POST"]),
+        ]
+
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("api-key") == VALID_KEY and bool(request.query_params.get("api-version"))
+
+    def served_model(self, requested: str) -> str:
+        """Azure names the model behind the deployment, whatever the deployment is called."""
+        return "gpt-4o-mini-2024-07-18"
+
+    def opening_chunks(self, base: dict[str, Any]) -> list[dict[str, Any]]:
+        filters = {"hate": {"filtered": False, "severity": "safe"}, "self_harm": {"filtered": False, "severity": "safe"}}
+        return [{**base, "model": "", "choices": [],
+                 "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": filters}]}]  # fmt: skip
 
 
 # For serving on its own: `uvicorn tests.emulators.openai:app` (the benchmark's fast upstream).

@@ -70,13 +70,12 @@ class ProviderSpec:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
+    options_env: dict[str, str] = field(default_factory=dict)  # option -> variable that overrides it
 
-    def option(self, model: str, name: str, default: Any = None) -> Any:
-        """A vendor-specific option: the model's own, else the provider's."""
+    def options_for(self, model: str) -> dict[str, Any]:
+        """Vendor-specific options: the provider's, with the model's own over them."""
         spec = self.model(model)
-        if spec is not None and name in spec.options:
-            return spec.options[name]
-        return self.options.get(name, default)
+        return {**self.options, **(spec.options if spec else {})}
 
     def model(self, name: str) -> ModelSpec | None:
         """The catalog entry of `name`, or of the model it is a dated snapshot of."""
@@ -190,4 +189,5 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         models=models,
         aliases=tuple(entry.get("aliases") or ()),
         options=dict(entry.get("options") or {}),
+        options_env=dict(entry.get("options_env") or {}),
     )

@@ -74,6 +74,13 @@ class MissingCredentialsError(GatewayError):
     error_type = "missing_api_key"
 
 
+class ProviderNotConfiguredError(GatewayError):
+    """The provider lacks a setting (an endpoint, a project) only the operator can give."""
+
+    status_code = 400
+    error_type = "provider_not_configured"
+
+
 class UpstreamError(GatewayError):
     """The vendor answered with an error, or could not be reached.
 

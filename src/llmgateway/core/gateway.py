@@ -15,7 +15,13 @@ from pydantic import SecretStr
 from llmgateway.catalog import Catalog, ProviderSpec
 from llmgateway.core.call import Call, RetryPolicy
 from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
-from llmgateway.core.errors import GatewayError, MissingCredentialsError, UnknownProviderError, UpstreamTimeoutError
+from llmgateway.core.errors import (
+    GatewayError,
+    MissingCredentialsError,
+    ProviderNotConfiguredError,
+    UnknownProviderError,
+    UpstreamTimeoutError,
+)
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.recording import Recorder
 from llmgateway.core.request import ChatRequest, EmbeddingRequest, Origin
@@ -78,6 +84,7 @@ class Gateway:
                 session_id=session_id,
                 retries=self.settings.default_retries if retries is None else retries,
                 origin=origin,
+                vendor_options=self._vendor_options(spec, model),
             )
         except GatewayError as exc:
             self._record_refusal(exc, origin, provider_id, model, session_id)
@@ -108,6 +115,7 @@ class Gateway:
                 api_key=self._api_key(spec, None),
                 base_url=self._base_url(spec),
                 origin=origin,
+                vendor_options=self._vendor_options(spec, model),
             )
             deadline_s = self.settings.request_timeout_s - (time.monotonic() - origin.received_at)
             try:
@@ -160,6 +168,8 @@ class Gateway:
             missing.append(f"the Python package for the {spec.adapter!r} adapter")
         if spec.api_key_env and self.settings.vendor_secret(spec.api_key_env) is None:
             missing.append(spec.api_key_env)
+        if spec.base_url is None and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
+            missing.append(spec.base_url_env)
         return missing
 
     def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
@@ -174,11 +184,24 @@ class Gateway:
             )
         return key
 
+    def _vendor_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
+        """The catalog's vendor options for the model, with the variables that override them."""
+        options = spec.options_for(model)
+        for name, variable in spec.options_env.items():
+            value = self.settings.vendor_value(variable)
+            if value is not None:
+                options[name] = value
+        return options
+
     def _base_url(self, spec: ProviderSpec) -> str | None:
         if spec.base_url_env:
             override = self.settings.vendor_value(spec.base_url_env)
             if override:
                 return override
+            if spec.base_url is None:  # an endpoint only the user knows (Azure's resource)
+                raise ProviderNotConfiguredError(
+                    f"provider {spec.id!r} has no endpoint: set {spec.base_url_env} on the server"
+                )
         return spec.base_url
 
     async def aclose(self) -> None:

@@ -40,6 +40,7 @@ class ChatRequest:
     session_id: str | None = None
     retries: int = 0
     origin: Origin = Origin("engine")
+    vendor_options: dict[str, Any] = field(default_factory=dict)  # e.g. api_version
 
     @property
     def model_spec(self) -> ModelSpec | None:
@@ -82,3 +83,4 @@ class EmbeddingRequest:
     api_key: SecretStr | None = None
     base_url: str | None = None
     origin: Origin = Origin("openai")
+    vendor_options: dict[str, Any] = field(default_factory=dict)

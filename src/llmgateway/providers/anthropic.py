@@ -82,7 +82,7 @@ class AnthropicAdapter:
         api_key = request.api_key.get_secret_value() if request.api_key else ""
         client = self._clients.get(request.base_url, api_key)
         body = build_messages_body(request)
-        version = request.provider.option(request.model, "api_version", DEFAULT_API_VERSION)
+        version = request.vendor_options.get("api_version", DEFAULT_API_VERSION)
         with sdk_errors(anthropic, api_key):
             response = await client.post(
                 "/v1/messages",

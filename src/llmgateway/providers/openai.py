@@ -51,6 +51,7 @@ class OpenAIAdapter:
         api_key = request.api_key.get_secret_value() if request.api_key else ""
         return self._clients.get(request.base_url, api_key), api_key
 
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         client, api_key = self._client_for(request)
         body = build_chat_body(request)
@@ -64,9 +65,9 @@ class OpenAIAdapter:
                     if sse.data == "[DONE]":
                         continue  # read on to the end, so the connection goes back to the pool
                     chunk = orjson.loads(sse.data)
-                    if not info_sent:
+                    if not info_sent and chunk.get("model"):  # Azure's first chunk names no model
                         info_sent = True
-                        yield ResponseInfo(chunk.get("model"), chunk.get("id"), chunk.get("system_fingerprint"))
+                        yield ResponseInfo(chunk["model"], chunk.get("id"), chunk.get("system_fingerprint"))
                     for event in translate_chunk(chunk):
                         yield event
             finally:
@@ -81,6 +82,28 @@ class OpenAIAdapter:
         data = sorted(payload.get("data") or (), key=lambda item: item.get("index", 0))
         usage = payload.get("usage") or {}
         return EmbeddingResult([d["embedding"] for d in data], usage.get("prompt_tokens"), payload.get("model"))
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    """Azure OpenAI: the same wire format through `AsyncAzureOpenAI`; the model is the deployment.
+
+    The endpoint is the resource (`AZURE_OPENAI_ENDPOINT`); the SDK puts
+    `/openai/deployments/{model}` and `?api-version=` on each call and sends the `api-key` header.
+    """
+
+    def __init__(self, http_client: httpx2.AsyncClient) -> None:
+        super().__init__(http_client)
+        self._azure_clients: ClientPool[openai.AsyncAzureOpenAI] = ClientPool(self._new_azure_client)
+
+    def _new_azure_client(self, endpoint: str | None, api_key: str, api_version: str) -> openai.AsyncAzureOpenAI:
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key, azure_endpoint=endpoint, api_version=api_version, http_client=self._http, max_retries=0
+        )
+
+    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
+        api_key = request.api_key.get_secret_value() if request.api_key else ""
+        api_version = str(request.vendor_options.get("api_version", ""))
+        return self._azure_clients.get(request.base_url, api_key, api_version), api_key
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:

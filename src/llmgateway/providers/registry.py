@@ -20,6 +20,7 @@ from llmgateway.settings import Settings
 # adapter name -> (module, class, the package it needs)
 ADAPTERS: dict[str, tuple[str, str, str]] = {
     "openai": ("llmgateway.providers.openai", "OpenAIAdapter", "openai"),
+    "azure": ("llmgateway.providers.openai", "AzureOpenAIAdapter", "openai"),
     "anthropic": ("llmgateway.providers.anthropic", "AnthropicAdapter", "anthropic"),
 }
 
