@@ -20,6 +20,7 @@ from llmgateway.api.app import create_app
 from llmgateway.settings import Settings, reset_settings
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.base import EmulatorState
+from tests.emulators.gemini import GeminiEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
@@ -32,6 +33,9 @@ _VENDOR_VARIABLES = (
     "AZURE_OPENAI_API_KEY",
     "AZURE_OPENAI_ENDPOINT",
     "OPENAI_API_VERSION",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
 )
 
 
@@ -61,6 +65,20 @@ def azure_emulator(_azure_server: AzureOpenAIEmulator, monkeypatch: pytest.Monke
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", _azure_server.base_url)  # type: ignore[attr-defined]
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
     return _azure_server
+
+
+@pytest.fixture(scope="session")
+def _gemini_server() -> Iterator[GeminiEmulator]:
+    with _serving(GeminiEmulator()) as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture
+def gemini_emulator(_gemini_server: GeminiEmulator, monkeypatch: pytest.MonkeyPatch) -> GeminiEmulator:
+    _gemini_server.reset()
+    monkeypatch.setenv("GEMINI_API_KEY", VALID_KEY)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
+    return _gemini_server
 
 
 @pytest.fixture(scope="session")

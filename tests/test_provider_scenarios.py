@@ -97,6 +97,32 @@ def azure_kit(azure_emulator) -> Kit:
     )
 
 
+def _gemini_image(body: dict) -> Any:
+    inline = body["contents"][-1]["parts"][1]["inlineData"]
+    # google-genai writes this one field in snake case; the API reads both spellings
+    return inline.get("mimeType") or inline.get("mime_type"), inline["data"]
+
+
+def _gemini_tool_result(body: dict) -> Any:
+    response = body["contents"][-1]["parts"][0]["functionResponse"]
+    assert response["name"] == "get_weather"  # Gemini wants the function's name
+    return response.get("id"), response["response"]["result"]
+
+
+@pytest.fixture
+def google_kit(gemini_emulator) -> Kit:
+    return Kit(
+        provider="google",
+        model="gemini-2.5-flash",
+        emulator=gemini_emulator,
+        output_tokens=12,
+        system_of=lambda body: body["systemInstruction"]["parts"][0]["text"],
+        image_of=_gemini_image,
+        tool_result_of=_gemini_tool_result,
+        schema_of=lambda body: body["generationConfig"]["responseJsonSchema"],
+    )
+
+
 @pytest.fixture
 def anthropic_kit(anthropic_emulator) -> Kit:
     return Kit(
@@ -111,7 +137,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
     )
 
 
-PROVIDERS = ["openai", "azure", "anthropic"]
+PROVIDERS = ["openai", "azure", "anthropic", "google"]
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -64,7 +64,7 @@ class ProviderSpec:
     adapter: str
     base_url: str | None = None
     base_url_env: str | None = None
-    api_key_env: str | None = None
+    api_key_env: tuple[str, ...] = ()  # variables that may hold the key, the first set wins
     tokenizer: str = "o200k_base"
     parameters: dict[str, ParameterSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
@@ -168,6 +168,12 @@ def _build(raw: dict[str, Any]) -> Catalog:
     return Catalog(providers=providers, _aliases=aliases, model_aliases=model_aliases)
 
 
+def _names(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
     parameters = {
         pid: ParameterSpec(id=pid, **(p or {})) for pid, p in (entry.get("parameters") or {}).items()
@@ -183,7 +189,7 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         adapter=entry.get("adapter", "openai"),
         base_url=entry.get("base_url"),
         base_url_env=entry.get("base_url_env"),
-        api_key_env=entry.get("api_key_env"),
+        api_key_env=_names(entry.get("api_key_env")),
         tokenizer=entry.get("tokenizer", "o200k_base"),
         parameters=parameters,
         models=models,

@@ -166,8 +166,8 @@ class Gateway:
         missing = []
         if not adapter_is_installed(spec.adapter):
             missing.append(f"the Python package for the {spec.adapter!r} adapter")
-        if spec.api_key_env and self.settings.vendor_secret(spec.api_key_env) is None:
-            missing.append(spec.api_key_env)
+        if spec.api_key_env and self._server_key(spec) is None:
+            missing.append(" or ".join(spec.api_key_env))
         if spec.base_url is None and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
             missing.append(spec.base_url_env)
         return missing
@@ -175,14 +175,22 @@ class Gateway:
     def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
         if from_body is not None and from_body.get_secret_value():
             return from_body
-        if spec.api_key_env is None:
+        if not spec.api_key_env:
             return None
-        key = self.settings.vendor_secret(spec.api_key_env)
+        key = self._server_key(spec)
         if key is None:
             raise MissingCredentialsError(
-                f"no API key for provider {spec.id!r}: send 'api_key' in the body or set {spec.api_key_env} on the server"
+                f"no API key for provider {spec.id!r}: send 'api_key' in the body "
+                f"or set {' or '.join(spec.api_key_env)} on the server"
             )
         return key
+
+    def _server_key(self, spec: ProviderSpec) -> SecretStr | None:
+        for variable in spec.api_key_env:
+            key = self.settings.vendor_secret(variable)
+            if key is not None:
+                return key
+        return None
 
     def _vendor_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
         """The catalog's vendor options for the model, with the variables that override them."""

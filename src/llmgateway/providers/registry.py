@@ -22,6 +22,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "openai": ("llmgateway.providers.openai", "OpenAIAdapter", "openai"),
     "azure": ("llmgateway.providers.openai", "AzureOpenAIAdapter", "openai"),
     "anthropic": ("llmgateway.providers.anthropic", "AnthropicAdapter", "anthropic"),
+    "google": ("llmgateway.providers.google", "GoogleAdapter", "google.genai"),
 }
 
 
