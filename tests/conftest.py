@@ -21,6 +21,7 @@ from llmgateway.settings import Settings, reset_settings
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.base import EmulatorState
 from tests.emulators.gemini import GeminiEmulator
+from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
@@ -36,6 +37,7 @@ _VENDOR_VARIABLES = (
     "GOOGLE_API_KEY",
     "GEMINI_API_KEY",
     "GOOGLE_GEMINI_BASE_URL",
+    "OLLAMA_HOST",
 )
 
 
@@ -79,6 +81,19 @@ def gemini_emulator(_gemini_server: GeminiEmulator, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("GEMINI_API_KEY", VALID_KEY)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
     return _gemini_server
+
+
+@pytest.fixture(scope="session")
+def _ollama_server() -> Iterator[OllamaEmulator]:
+    with _serving(OllamaEmulator()) as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture
+def ollama_emulator(_ollama_server: OllamaEmulator, monkeypatch: pytest.MonkeyPatch) -> OllamaEmulator:
+    _ollama_server.reset()
+    monkeypatch.setenv("OLLAMA_HOST", _ollama_server.base_url)  # type: ignore[attr-defined]
+    return _ollama_server
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ class Kit:
     output_tokens: int  # what the emulator reports for the default reply
     system_of: Callable[[dict], Any]
     image_of: Callable[[dict], Any]  # -> (media type, base64 data)
-    tool_result_of: Callable[[dict], Any]  # -> (call id, result text)
+    tool_result_of: Callable[[dict], Any]  # -> (call id, or the function's name, result text)
     schema_of: Callable[[dict], Any] | None  # None: the provider has no structured output
 
 
@@ -123,6 +123,25 @@ def google_kit(gemini_emulator) -> Kit:
     )
 
 
+def _ollama_tool_result(body: dict) -> Any:
+    message = body["messages"][-1]
+    return message["tool_name"], message["content"]  # Ollama links a result by the function's name
+
+
+@pytest.fixture
+def ollama_kit(ollama_emulator) -> Kit:
+    return Kit(
+        provider="ollama",
+        model="llama3.2",
+        emulator=ollama_emulator,
+        output_tokens=12,
+        system_of=lambda body: body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else None,
+        image_of=lambda body: ("image/png", body["messages"][-1]["images"][0]),
+        tool_result_of=_ollama_tool_result,
+        schema_of=lambda body: body["format"],
+    )
+
+
 @pytest.fixture
 def anthropic_kit(anthropic_emulator) -> Kit:
     return Kit(
@@ -137,7 +156,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
     )
 
 
-PROVIDERS = ["openai", "azure", "anthropic", "google"]
+PROVIDERS = ["openai", "azure", "anthropic", "google", "ollama"]
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -163,7 +182,7 @@ def test_simple_chat(client: httpx.Client, kit: Kit) -> None:
     assert body["choices"][0]["finish_reason"] == "stop"
     m = body["metrics"]
     assert m["output_tokens"] == kit.output_tokens and m["tokens_estimated"] is False
-    assert m["input_tokens"] > 0 and m["cost_usd"] > 0
+    assert m["input_tokens"] > 0 and m["cost_usd"] is not None and m["price_known"] is True
     assert 0 < m["time_to_first_token_s"] <= m["latency_s"]
 
 
@@ -223,8 +242,8 @@ def test_tool_result_round_trip(client: httpx.Client, kit: Kit) -> None:
     ]
     r = chat(client, kit, chat_input=conversation, tools=TOOLS)
     assert r.status_code == 200, r.text
-    call_id, text = kit.tool_result_of(kit.emulator.requests[-1])
-    assert call_id == "call_1" and "22C and sunny" in str(text)
+    reference, text = kit.tool_result_of(kit.emulator.requests[-1])
+    assert reference in ("call_1", "get_weather") and "22C and sunny" in str(text)
 
 
 def test_image_input(client: httpx.Client, kit: Kit) -> None:

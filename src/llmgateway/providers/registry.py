@@ -23,6 +23,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "azure": ("llmgateway.providers.openai", "AzureOpenAIAdapter", "openai"),
     "anthropic": ("llmgateway.providers.anthropic", "AnthropicAdapter", "anthropic"),
     "google": ("llmgateway.providers.google", "GoogleAdapter", "google.genai"),
+    "ollama": ("llmgateway.providers.ollama", "OllamaAdapter", "ollama"),
 }
 
 
