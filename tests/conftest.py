@@ -20,6 +20,7 @@ from llmgateway.api.app import create_app
 from llmgateway.settings import Settings, reset_settings
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.base import EmulatorState
+from tests.emulators.bedrock import BedrockEmulator
 from tests.emulators.gemini import GeminiEmulator
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
@@ -38,6 +39,13 @@ _VENDOR_VARIABLES = (
     "GEMINI_API_KEY",
     "GOOGLE_GEMINI_BASE_URL",
     "OLLAMA_HOST",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
 )
 
 
@@ -94,6 +102,24 @@ def ollama_emulator(_ollama_server: OllamaEmulator, monkeypatch: pytest.MonkeyPa
     _ollama_server.reset()
     monkeypatch.setenv("OLLAMA_HOST", _ollama_server.base_url)  # type: ignore[attr-defined]
     return _ollama_server
+
+
+@pytest.fixture(scope="session")
+def _bedrock_server() -> Iterator[BedrockEmulator]:
+    with _serving(BedrockEmulator()) as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture
+def bedrock_emulator(_bedrock_server: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> BedrockEmulator:
+    _bedrock_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEMULATOR00000000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator-secret-access-key-0123456789")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", _bedrock_server.base_url)  # type: ignore[attr-defined]
+    return _bedrock_server
 
 
 @pytest.fixture(scope="session")

@@ -142,6 +142,30 @@ def ollama_kit(ollama_emulator) -> Kit:
     )
 
 
+def _bedrock_image(body: dict) -> Any:
+    image = body["messages"][-1]["content"][1]["image"]
+    return f"image/{image['format']}", image["source"]["bytes"]  # botocore sends the bytes base64-encoded
+
+
+def _bedrock_tool_result(body: dict) -> Any:
+    result = body["messages"][-1]["content"][0]["toolResult"]
+    return result["toolUseId"], result["content"][0]["text"]
+
+
+@pytest.fixture
+def bedrock_kit(bedrock_emulator) -> Kit:
+    return Kit(
+        provider="bedrock",
+        model="anthropic.claude-sonnet-4-5-20250929-v1:0",
+        emulator=bedrock_emulator,
+        output_tokens=12,
+        system_of=lambda body: body["system"][0]["text"],
+        image_of=_bedrock_image,
+        tool_result_of=_bedrock_tool_result,
+        schema_of=None,
+    )
+
+
 @pytest.fixture
 def anthropic_kit(anthropic_emulator) -> Kit:
     return Kit(
@@ -156,7 +180,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
     )
 
 
-PROVIDERS = ["openai", "azure", "anthropic", "google", "ollama"]
+PROVIDERS = ["openai", "azure", "anthropic", "google", "ollama", "bedrock"]
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -64,13 +64,14 @@ class ProviderSpec:
     adapter: str
     base_url: str | None = None
     base_url_env: str | None = None
+    endpoint_required: bool = False  # no default endpoint: the operator must give one (Azure)
     api_key_env: tuple[str, ...] = ()  # variables that may hold the key, the first set wins
     tokenizer: str = "o200k_base"
     parameters: dict[str, ParameterSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
-    options_env: dict[str, str] = field(default_factory=dict)  # option -> variable that overrides it
+    options_env: dict[str, tuple[str, ...]] = field(default_factory=dict)  # option -> variables overriding it
 
     def options_for(self, model: str) -> dict[str, Any]:
         """Vendor-specific options: the provider's, with the model's own over them."""
@@ -189,11 +190,12 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         adapter=entry.get("adapter", "openai"),
         base_url=entry.get("base_url"),
         base_url_env=entry.get("base_url_env"),
+        endpoint_required=bool(entry.get("endpoint_required", False)),
         api_key_env=_names(entry.get("api_key_env")),
         tokenizer=entry.get("tokenizer", "o200k_base"),
         parameters=parameters,
         models=models,
         aliases=tuple(entry.get("aliases") or ()),
         options=dict(entry.get("options") or {}),
-        options_env=dict(entry.get("options_env") or {}),
+        options_env={k: _names(v) for k, v in (entry.get("options_env") or {}).items()},
     )

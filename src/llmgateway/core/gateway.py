@@ -168,7 +168,7 @@ class Gateway:
             missing.append(f"the Python package for the {spec.adapter!r} adapter")
         if spec.api_key_env and self._server_key(spec) is None:
             missing.append(" or ".join(spec.api_key_env))
-        if spec.base_url is None and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
+        if spec.endpoint_required and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
             missing.append(spec.base_url_env)
         return missing
 
@@ -195,8 +195,8 @@ class Gateway:
     def _vendor_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
         """The catalog's vendor options for the model, with the variables that override them."""
         options = spec.options_for(model)
-        for name, variable in spec.options_env.items():
-            value = self.settings.vendor_value(variable)
+        for name, variables in spec.options_env.items():
+            value = next((v for v in map(self.settings.vendor_value, variables) if v is not None), None)
             if value is not None:
                 options[name] = value
         return options
@@ -206,7 +206,7 @@ class Gateway:
             override = self.settings.vendor_value(spec.base_url_env)
             if override:
                 return override
-            if spec.base_url is None:  # an endpoint only the user knows (Azure's resource)
+            if spec.endpoint_required:  # an endpoint only the operator knows (Azure's resource)
                 raise ProviderNotConfiguredError(
                     f"provider {spec.id!r} has no endpoint: set {spec.base_url_env} on the server"
                 )

@@ -24,6 +24,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "anthropic": ("llmgateway.providers.anthropic", "AnthropicAdapter", "anthropic"),
     "google": ("llmgateway.providers.google", "GoogleAdapter", "google.genai"),
     "ollama": ("llmgateway.providers.ollama", "OllamaAdapter", "ollama"),
+    "bedrock": ("llmgateway.providers.bedrock", "BedrockAdapter", "aiobotocore"),
 }
 
 

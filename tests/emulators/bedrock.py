@@ -1,0 +1,110 @@
+"""A local server that speaks Bedrock Runtime's ConverseStream: the AWS binary event stream.
+
+`POST /model/{modelId}/converse-stream` answers `application/vnd.amazon.eventstream`: a
+sequence of messages, each framed as AWS documents it — total length and headers length
+(4 bytes each, big-endian), a CRC32 of those 8 bytes, the headers (name length, name, type 7
+= string, value length, value), the JSON payload, and a CRC32 of the whole message. Events
+(`:message-type` event): messageStart, contentBlockStart, contentBlockDelta,
+contentBlockStop, messageStop, metadata (usage). An error in the stream is a message of type
+`exception`. HTTP errors carry `x-amzn-ErrorType` and a JSON `message`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import zlib
+from typing import Any, AsyncIterator
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.emulators.base import TOOL_ARGUMENT_PIECES, EmulatorState, Fault
+
+INPUT_TOKENS = 21
+_ERROR_CODES = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
+                404: "ResourceNotFoundException", 429: "ThrottlingException", 500: "InternalServerException",
+                503: "ServiceUnavailableException"}  # fmt: skip
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    return struct.pack("!B", len(raw_name)) + raw_name + b"\x07" + struct.pack("!H", len(raw_value)) + raw_value
+
+
+def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message, with its prelude and message CRC32s."""
+    raw_headers = b"".join(_header(k, v) for k, v in headers.items())
+    total = 12 + len(raw_headers) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(raw_headers))
+    prelude += struct.pack("!I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + raw_headers + payload
+    return message + struct.pack("!I", zlib.crc32(message) & 0xFFFFFFFF)
+
+
+def event(kind: str, payload: dict[str, Any]) -> bytes:
+    headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
+    return encode_message(headers, orjson.dumps(payload))
+
+
+def exception(kind: str, message: str) -> bytes:
+    headers = {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"}
+    return encode_message(headers, orjson.dumps({"message": message}))
+
+
+class BedrockEmulator(EmulatorState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.app = Starlette(routes=[Route("/model/{model_id:path}/converse-stream", self.converse_stream, methods=["POST"])])
+
+    async def converse_stream(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.remember(request, body)
+        if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential=AKIAEMULATOR"):
+            return self._error(403, "The security token included in the request is invalid.")
+        fault = self.next_fault()
+        if fault and fault.kind == "status":
+            return self._error(fault.status, fault.message, fault.headers)
+        return StreamingResponse(self._stream(body, fault), media_type="application/vnd.amazon.eventstream")
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        code = _ERROR_CODES.get(status, "InternalServerException")
+        return Response(orjson.dumps({"message": message}), status_code=status, media_type="application/json",
+                        headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+                                 **(headers or {})})  # fmt: skip
+
+    async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
+        yield event("messageStart", {"role": "assistant"})
+        if fault and fault.kind == "hang":
+            await asyncio.sleep(fault.seconds)
+        if body.get("toolConfig"):
+            name = body["toolConfig"]["tools"][0]["toolSpec"]["name"]
+            start = {"toolUse": {"toolUseId": "tooluse_emulated_1", "name": name}}
+            yield event("contentBlockStart", {"contentBlockIndex": 0, "start": start})
+            for piece in TOOL_ARGUMENT_PIECES:
+                await self.pause()
+                yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": piece}}})
+            yield event("contentBlockStop", {"contentBlockIndex": 0})
+            stop_reason, produced = "tool_use", 12
+        else:
+            pieces = self.pieces()
+            limit = (body.get("inferenceConfig") or {}).get("maxTokens")
+            stop_reason = "end_turn"
+            if limit is not None and limit < len(pieces):
+                pieces, stop_reason = pieces[:limit], "max_tokens"
+            for i, piece in enumerate(pieces):
+                if fault and fault.kind == "midstream_error" and i == fault.after_chunks:
+                    yield exception("modelStreamErrorException", fault.message)
+                    return
+                await self.pause()
+                yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+            yield event("contentBlockStop", {"contentBlockIndex": 0})
+            produced = len(pieces)
+        yield event("messageStop", {"stopReason": stop_reason})
+        usage = {"inputTokens": INPUT_TOKENS, "outputTokens": produced, "totalTokens": INPUT_TOKENS + produced}
+        usage.update({k: v for k, v in self.usage_extra.items() if k in ("cacheReadInputTokens", "cacheWriteInputTokens")})
+        yield event("metadata", {"usage": usage, "metrics": {"latencyMs": 120}})
