@@ -46,6 +46,10 @@ _VENDOR_VARIABLES = (
     "AWS_DEFAULT_REGION",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_VERTEX_BASE_URL",
 )
 
 
@@ -88,6 +92,41 @@ def gemini_emulator(_gemini_server: GeminiEmulator, monkeypatch: pytest.MonkeyPa
     _gemini_server.reset()
     monkeypatch.setenv("GEMINI_API_KEY", VALID_KEY)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
+    return _gemini_server
+
+
+@pytest.fixture(scope="session")
+def service_account_file(tmp_path_factory: pytest.TempPathFactory, _gemini_server: GeminiEmulator) -> Path:
+    """A service-account key made here, whose token URI is the emulator's."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path = tmp_path_factory.mktemp("gcp") / "service-account.json"
+    path.write_text(json.dumps({
+        "type": "service_account",
+        "project_id": "emulated-project",
+        "private_key_id": "0123456789abcdef",
+        "private_key": pem.decode(),
+        "client_email": "gateway@emulated-project.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": f"{_gemini_server.base_url}/token",  # type: ignore[attr-defined]
+    }))  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def vertex_emulator(
+    _gemini_server: GeminiEmulator, service_account_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> GeminiEmulator:
+    _gemini_server.reset()
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "emulated-project")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "europe-west4")
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
     return _gemini_server
 
 

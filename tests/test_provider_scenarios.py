@@ -129,6 +129,20 @@ def _ollama_tool_result(body: dict) -> Any:
 
 
 @pytest.fixture
+def vertexai_kit(vertex_emulator) -> Kit:
+    return Kit(
+        provider="vertexai",
+        model="gemini-2.5-pro",
+        emulator=vertex_emulator,
+        output_tokens=12,
+        system_of=lambda body: body["systemInstruction"]["parts"][0]["text"],
+        image_of=_gemini_image,
+        tool_result_of=_gemini_tool_result,
+        schema_of=lambda body: body["generationConfig"]["responseJsonSchema"],
+    )
+
+
+@pytest.fixture
 def ollama_kit(ollama_emulator) -> Kit:
     return Kit(
         provider="ollama",
@@ -180,7 +194,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
     )
 
 
-PROVIDERS = ["openai", "azure", "anthropic", "google", "ollama", "bedrock"]
+PROVIDERS = ["openai", "azure", "anthropic", "google", "vertexai", "ollama", "bedrock"]
 
 
 @pytest.fixture(params=PROVIDERS)

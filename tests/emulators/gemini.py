@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, AsyncIterator
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.applications import Starlette
@@ -36,13 +37,14 @@ def _event(data: dict[str, Any]) -> bytes:
 class GeminiEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
-        self.access_token: str | None = None  # Vertex AI: the bearer token its clients must send
+        self.access_token: str | None = None  # Vertex AI: the token /token issued, which calls must bear
         self.app = Starlette(
             routes=[
                 *(Route(f"/{v}/models/{{model}}:streamGenerateContent", self.stream_generate, methods=["POST"])
                   for v in ("v1", "v1beta")),
                 *(Route(f"/{v}/models/{{model}}:batchEmbedContents", self.batch_embed, methods=["POST"])
                   for v in ("v1", "v1beta")),
+                Route("/token", self.token, methods=["POST"]),
                 Route(
                     "/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:streamGenerateContent",
                     self.stream_generate,
@@ -50,6 +52,15 @@ class GeminiEmulator(EmulatorState):
                 ),
             ]
         )
+
+    async def token(self, request: Request) -> Response:
+        """Google's OAuth 2.0 token endpoint: a service account's signed JWT for an access token."""
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+            return Response(orjson.dumps({"error": "invalid_grant"}), status_code=400, media_type="application/json")
+        self.access_token = "ya29.emulated-access-token"
+        payload = {"access_token": self.access_token, "expires_in": 3599, "token_type": "Bearer"}
+        return Response(orjson.dumps(payload), media_type="application/json")
 
     def authorized(self, request: Request) -> bool:
         if "/projects/" in request.url.path:

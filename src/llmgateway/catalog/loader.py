@@ -72,6 +72,7 @@ class ProviderSpec:
     aliases: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
     options_env: dict[str, tuple[str, ...]] = field(default_factory=dict)  # option -> variables overriding it
+    required_options: tuple[str, ...] = ()  # options the operator must give (Vertex AI's project)
 
     def options_for(self, model: str) -> dict[str, Any]:
         """Vendor-specific options: the provider's, with the model's own over them."""
@@ -198,4 +199,5 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         aliases=tuple(entry.get("aliases") or ()),
         options=dict(entry.get("options") or {}),
         options_env={k: _names(v) for k, v in (entry.get("options_env") or {}).items()},
+        required_options=_names(entry.get("required_options")),
     )

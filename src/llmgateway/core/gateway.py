@@ -170,6 +170,7 @@ class Gateway:
             missing.append(" or ".join(spec.api_key_env))
         if spec.endpoint_required and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
             missing.append(spec.base_url_env)
+        missing += self._missing_options(spec, self._resolved_options(spec, ""))
         return missing
 
     def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
@@ -193,6 +194,14 @@ class Gateway:
         return None
 
     def _vendor_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
+        """The vendor options of a call; a required one left unset is a clear 400."""
+        options = self._resolved_options(spec, model)
+        missing = self._missing_options(spec, options)
+        if missing:
+            raise ProviderNotConfiguredError(f"provider {spec.id!r} is not configured: set {', '.join(missing)} on the server")
+        return options
+
+    def _resolved_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
         """The catalog's vendor options for the model, with the variables that override them."""
         options = spec.options_for(model)
         for name, variables in spec.options_env.items():
@@ -200,6 +209,15 @@ class Gateway:
             if value is not None:
                 options[name] = value
         return options
+
+    @staticmethod
+    def _missing_options(spec: ProviderSpec, options: dict[str, Any]) -> list[str]:
+        """The variables (or catalog keys) that would give the required options still unset."""
+        return [
+            " or ".join(spec.options_env.get(name, ())) or f"options.{name} in the catalog"
+            for name in spec.required_options
+            if not options.get(name)
+        ]
 
     def _base_url(self, spec: ProviderSpec) -> str | None:
         if spec.base_url_env:

@@ -22,10 +22,12 @@ from typing import Any, AsyncIterator, Iterator
 import httpx2
 import orjson
 from google import genai
+from google.auth import exceptions as google_auth_exceptions
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from llmgateway.core.errors import (
+    MissingCredentialsError,
     ProviderNotConfiguredError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -113,6 +115,8 @@ class GoogleAdapter:
                 yield event
         except genai_errors.APIError as exc:
             raise _api_error(exc, started) from None
+        except google_auth_exceptions.GoogleAuthError as exc:
+            raise MissingCredentialsError(f"Google credentials failed for provider {request.provider.id!r}: {exc}") from None
         except httpx2.TimeoutException:
             raise UpstreamTimeoutError("the upstream did not answer in time") from None
         except httpx2.TransportError as exc:
