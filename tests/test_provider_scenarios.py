@@ -331,3 +331,11 @@ def test_overloaded_mid_stream_is_retried_before_the_first_byte(client: httpx.Cl
     assert r.status_code == 200, r.text
     assert r.json()["chat_output"] == DEFAULT_REPLY
     assert len(kit.emulator.requests) == 2
+
+
+def test_thinking_text_stays_out_of_the_answer(client: httpx.Client, kit: Kit) -> None:
+    kit.emulator.thinking = "Let me think about who I am."
+    body = chat(client, kit, chat_input="Who are you?").json()
+    assert body["chat_output"] == DEFAULT_REPLY
+    streamed = "".join(d["chat_output_stream"] for _, d in stream(client, kit, chat_input="Who are you?")[:-1])
+    assert streamed == DEFAULT_REPLY

@@ -72,7 +72,17 @@ class AnthropicEmulator(EmulatorState):
             yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
             stop_reason, output_tokens = "tool_use", 12
         else:
-            yield _event("content_block_start", {"type": "content_block_start", "index": 0,
+            index = 0
+            if self.thinking:
+                yield _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                     "content_block": {"type": "thinking", "thinking": ""}})  # fmt: skip
+                delta = {"type": "thinking_delta", "thinking": self.thinking}
+                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                delta = {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pk"}
+                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                index = 1
+            yield _event("content_block_start", {"type": "content_block_start", "index": index,
                                                  "content_block": {"type": "text", "text": ""}})  # fmt: skip
             pieces = self.pieces()
             stop_reason = "end_turn"
@@ -84,8 +94,8 @@ class AnthropicEmulator(EmulatorState):
                     return
                 await self.pause()
                 delta = {"type": "text_delta", "text": piece}
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-            yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
             output_tokens = len(pieces)
         yield _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                                        "usage": {"output_tokens": output_tokens}})  # fmt: skip

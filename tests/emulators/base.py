@@ -49,6 +49,7 @@ class EmulatorState:
         self.chunk_delay_s = 0.0
         self.reply = DEFAULT_REPLY
         self.usage_extra: dict[str, int] = {}
+        self.thinking: str | None = None  # reasoning text the model streams before its answer
 
     def remember(self, request: Any, body: dict[str, Any]) -> None:
         """Keep what a request carried: body, headers, path and query (a Starlette request)."""

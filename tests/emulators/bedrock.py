@@ -91,6 +91,9 @@ class BedrockEmulator(EmulatorState):
             yield event("contentBlockStop", {"contentBlockIndex": 0})
             stop_reason, produced = "tool_use", 12
         else:
+            if self.thinking:
+                reasoning = {"reasoningContent": {"text": self.thinking}}
+                yield event("contentBlockDelta", {"contentBlockIndex": 0, "delta": reasoning})
             pieces = self.pieces()
             limit = (body.get("inferenceConfig") or {}).get("maxTokens")
             stop_reason = "end_turn"

@@ -102,6 +102,8 @@ class GeminiEmulator(EmulatorState):
             await self.pause()
             yield chunk([{"functionCall": {"name": name, "args": {"location": "Paris"}}}], 12, "STOP")
             return
+        if self.thinking:
+            yield chunk([{"text": self.thinking, "thought": True}], 0)
         pieces = self.pieces()
         limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
         finish = "STOP"

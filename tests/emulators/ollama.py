@@ -57,6 +57,8 @@ class OllamaEmulator(EmulatorState):
             yield part({"content": "", "tool_calls": [{"function": {"name": name, "arguments": {"location": "Paris"}}}]})
             produced, reason = 12, "stop"
         else:
+            if self.thinking:
+                yield part({"content": "", "thinking": self.thinking})
             pieces = self.pieces()
             limit = (body.get("options") or {}).get("num_predict")
             reason = "stop"

@@ -155,6 +155,8 @@ class OpenAIEmulator(EmulatorState):
             finish = "stop"
             if max_tokens is not None and max_tokens < len(pieces):
                 pieces, finish = pieces[:max_tokens], "length"
+            if self.thinking:  # as DeepSeek and vLLM stream it
+                yield chunk({"content": None, "reasoning_content": self.thinking})
             for i, piece in enumerate(pieces):
                 if fault and fault.kind == "midstream_error" and i == fault.after_chunks:
                     error = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
