@@ -139,7 +139,7 @@ class _InProcessBackend:
 
         with _as_client_errors():
             call = await self._call(provider, body)
-            return engine_response(await call.complete(), provider)
+            return engine_response(await call.complete())
 
     async def stream(self, provider: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         from llmgateway.api.engine import EngineChunks
@@ -148,7 +148,7 @@ class _InProcessBackend:
         with _as_client_errors():
             call = await self._call(provider, body)
             output, first = await open_stream(call)
-            async for chunk in guarded_chunks(call, output, first, EngineChunks(provider)):
+            async for chunk in guarded_chunks(call, output, first, EngineChunks()):
                 yield chunk
 
     async def aclose(self) -> None:

@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,13 +32,27 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
 
-    # -- limits and deadlines -------------------------------------------------------------
+    # -- access ---------------------------------------------------------------------------
+    master_key: SecretStr | None = None
+    allow_client_keys: bool = True
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # comma-separated
+
+    # -- limits of what a request may hold ---------------------------------------------------
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(default=1000, ge=1)
+    max_message_chars: int = Field(default=1_000_000, ge=1)
+    max_tools: int = Field(default=128, ge=0)
+    max_json_depth: int = Field(default=32, ge=2)
+
+    # -- deadlines, retries, fallbacks --------------------------------------------------------
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    first_token_timeout_s: float | None = Field(default=None, gt=0)
     request_timeout_s: float = Field(default=600.0, gt=0)
     default_retries: int = Field(default=0, ge=0, le=10)
     retry_backoff_base_s: float = Field(default=0.5, ge=0)
     retry_backoff_max_s: float = Field(default=8.0, ge=0)
+    cooldown_failures: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=30.0, ge=0)
 
     # -- catalog --------------------------------------------------------------------------
     catalog: Path | None = Field(
@@ -51,6 +67,13 @@ class Settings(BaseSettings):
     tracking_flush_interval_s: float = Field(default=0.5, gt=0)
     tracking_spill_path: Path = Path("llmgateway.spill.jsonl")
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     def vendor_value(self, name: str) -> str | None:
         """A vendor variable (`OPENAI_BASE_URL`, ...) from the environment, else from `.env`.

@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from llmgateway import __version__
 from llmgateway.api import engine, export, health, openai_compat, tracking
+from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
@@ -46,7 +48,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Added innermost first: CORS answers preflights, intake stamps and bounds, then access.
+    if settings.master_key is not None:
+        app.add_middleware(MasterKeyMiddleware, master_key=settings.master_key.get_secret_value())
     app.add_middleware(RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["x-llmgateway-request-id", "x-llmgateway-latency-s", "x-llmgateway-cost-usd"],
+        )
     app.include_router(engine.router)
     app.include_router(openai_compat.router)
     app.include_router(export.router)

@@ -29,26 +29,14 @@ async def chat(provider: str, body: EngineChatBody, request: Request) -> Respons
     gateway = gateway_of(request)
     call = gateway.start(await engine_request(gateway, provider, body, origin_of(request, "engine")))
     if body.is_stream:
-        return await stream_response(call, EngineChunks(provider))
+        return await stream_response(call, EngineChunks())
     result = await call.complete()
-    return Response(orjson.dumps(engine_response(result, provider)), media_type="application/json")
+    return Response(orjson.dumps(engine_response(result)), media_type="application/json")
 
 
 async def engine_request(gateway: Gateway, provider: str, body: EngineChatBody, origin: Origin) -> ChatRequest:
     """The engine body as the gateway's request (also used by the in-process client)."""
-    return await gateway.build_request(
-        provider,
-        origin=origin,
-        model=body.model,
-        messages=body.messages(),
-        parameters=body.parameters,
-        api_key=body.api_key,
-        tools=body.tool_dicts(),
-        tool_choice=body.tool_choice,
-        response_format=body.response_format,
-        session_id=body.session_id,
-        retries=body.retries,
-    )
+    return await gateway.build_request(provider, body.model, body.to_chat(), origin)
 
 
 @router.get("/providers", summary="The providers the gateway serves")
@@ -83,7 +71,7 @@ async def parameters(request: Request, provider: str = Query(), model: str | Non
     return [p.public() for p in spec.parameters_for(model)]
 
 
-def engine_response(result: CallResult, provider: str) -> dict[str, Any]:
+def engine_response(result: CallResult) -> dict[str, Any]:
     """The reference's response object, every key present, plus cached/reasoning metrics."""
     request = result.request
     return {
@@ -110,18 +98,16 @@ def engine_response(result: CallResult, provider: str) -> dict[str, Any]:
         "chat_input": request.chat_input,
         "chat_output": result.text,
         "context": request.messages,
-        "provider": provider,
+        "provider": request.provider.id,
         "timestamp": result.timestamp,
         "parameters": request.effective_parameters,
         "metrics": result.metrics,
+        "attempts": result.attempts,  # what failed before the target that served
     }
 
 
 class EngineChunks:
     """chat.completion.chunk events, each with `chat_output_stream`; the last carries metrics."""
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
 
     def _chunk(self, call: Call, delta: dict[str, Any], text: str, finish_reason: str | None = None) -> dict[str, Any]:
         return {
@@ -129,7 +115,7 @@ class EngineChunks:
             "object": "chat.completion.chunk",
             "created": int(call.timestamp),
             "model": call.model,
-            "provider": self.provider,
+            "provider": call.request.provider.id,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
             "chat_output_stream": text,
         }
@@ -143,7 +129,7 @@ class EngineChunks:
         return self._chunk(call, {"tool_calls": [tool_call_fragment(event)]}, "")
 
     def closing(self, result: CallResult) -> list[Chunk]:
-        final = engine_response(result, self.provider)
+        final = engine_response(result)
         final.update(
             object="chat.completion.chunk",
             choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": result.finish_reason}],

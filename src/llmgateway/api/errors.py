@@ -46,6 +46,9 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> Response
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's own JSON parsing failed: malformed, or nested past what the parser takes
+        return error_response(400, "invalid_json", "the request body could not be parsed as JSON (malformed, or nested too deeply)")
     error_type = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, error_type, str(exc.detail), getattr(exc, "headers", None))
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
-from llmgateway.api.schemas import Message, Tool
+from llmgateway.api.schemas import GatewayOptions, Message, Tool
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call, CallResult
 from llmgateway.core.errors import GatewayError
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 # Body fields that are not sampling parameters.
 _NOT_PARAMETERS = frozenset(
     {"model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "session_id",
-     "retries", "user", "parallel_tool_calls", "metadata", "store"}
+     "retries", "fallbacks", "timeout", "first_token_timeout", "user", "parallel_tool_calls", "metadata", "store"}
 )  # fmt: skip
 
 
@@ -39,7 +39,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionBody(BaseModel):
+class ChatCompletionBody(GatewayOptions):
     """OpenAI's chat completion request; other sampling fields pass through to the vendor."""
 
     model_config = ConfigDict(extra="allow")
@@ -53,8 +53,6 @@ class ChatCompletionBody(BaseModel):
     response_format: dict[str, Any] | None = None
     n: int | None = Field(default=None, ge=1, le=1, description="one choice per request")
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    session_id: str | None = Field(default=None, max_length=256, description="gateway extension")
-    retries: int | None = Field(default=None, ge=0, le=10, description="gateway extension")
 
     def parameters(self) -> dict[str, Any]:
         fields = self.model_dump(exclude_none=True)
@@ -81,27 +79,29 @@ class ModelNotFoundError(GatewayError):
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions")
 async def chat_completions(body: ChatCompletionBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    provider, model = resolve(gateway, body.model)
-    chat_request = await gateway.build_request(
-        provider,
-        origin=origin_of(request, "openai"),
-        model=model,
-        messages=[m.model_dump(exclude_none=True) for m in body.messages],
+    origin = origin_of(request, "openai")
+    chat = body.chat(
+        [m.model_dump(exclude_none=True) for m in body.messages],
         parameters=body.parameters(),
-        tools=None if body.tools is None else [t.model_dump(exclude_none=True) for t in body.tools],
+        tools=body.tools,
         tool_choice=body.tool_choice,
         response_format=body.response_format,
-        session_id=body.session_id,
-        retries=body.retries,
     )
+    route = gateway.catalog.routes.get(body.model)
+    if route is not None:
+        chat_request = await gateway.build_route_request(route, chat, origin)
+    else:
+        provider, model = resolve(gateway, body.model)
+        chat_request = await gateway.build_request(provider, model, chat, origin)
     call = gateway.start(chat_request)
-    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": provider}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return await stream_response(call, CompletionChunks(provider, include_usage), headers)
+        headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}
+        return await stream_response(call, CompletionChunks(include_usage), headers)
     result = await call.complete()
+    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id}
     return Response(
-        orjson.dumps(completion(result, provider)),
+        orjson.dumps(completion(result)),
         media_type="application/json",
         headers={**headers, **metric_headers(result.metrics)},
     )
@@ -161,7 +161,7 @@ def completion_id(call_id: str) -> str:
     return "chatcmpl-" + call_id.replace("-", "")
 
 
-def completion(result: CallResult, provider: str) -> dict[str, Any]:
+def completion(result: CallResult) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
     if result.tool_calls:
         message["tool_calls"] = result.tool_calls
@@ -175,8 +175,9 @@ def completion(result: CallResult, provider: str) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": result.finish_reason}],
         "usage": openai_usage(result.tokens),
         "system_fingerprint": result.system_fingerprint,
-        "provider": provider,
+        "provider": result.request.provider.id,
         "metrics": result.metrics,
+        "attempts": result.attempts,
     }
 
 
@@ -192,8 +193,7 @@ def metric_headers(metrics: dict[str, Any]) -> dict[str, str]:
 class CompletionChunks:
     """chat.completion.chunk events as OpenAI sends them; the last one also carries `metrics`."""
 
-    def __init__(self, provider: str, include_usage: bool) -> None:
-        self.provider = provider
+    def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
 
     @staticmethod

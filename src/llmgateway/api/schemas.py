@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from llmgateway.core.request import ChatInput
+
 
 class _Lenient(BaseModel):
     """Unknown keys are ignored: clients of the reference send a few we do not use."""
@@ -51,7 +53,43 @@ class Tool(_Lenient):
     function: FunctionDefinition
 
 
-class EngineChatBody(_Lenient):
+class GatewayOptions(BaseModel):
+    """Fields both APIs take beyond the vendors': resilience and sessions."""
+
+    session_id: str | None = Field(default=None, max_length=256)
+    retries: int | None = Field(default=None, ge=0, le=10, description="Retries on retryable upstream failures.")
+    fallbacks: list[str] | None = Field(
+        default=None, max_length=10, description="provider/model targets tried in order on a retryable failure."
+    )
+    timeout: float | None = Field(default=None, gt=0, le=3600, description="Total seconds for the call.")
+    first_token_timeout: float | None = Field(default=None, gt=0, le=3600, description="Seconds to the first output.")
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        parameters: dict[str, Any] | None,
+        tools: list["Tool"] | None,
+        tool_choice: str | dict[str, Any] | None,
+        response_format: dict[str, Any] | None,
+        api_key: SecretStr | None = None,
+    ) -> ChatInput:
+        return ChatInput(
+            messages=messages,
+            parameters=parameters,
+            tools=None if tools is None else [t.model_dump(exclude_none=True) for t in tools],
+            tool_choice=tool_choice,
+            response_format=response_format,
+            api_key=api_key,
+            session_id=self.session_id,
+            retries=self.retries,
+            fallbacks=list(self.fallbacks or ()),
+            timeout_s=self.timeout,
+            first_token_timeout_s=self.first_token_timeout,
+        )
+
+
+class EngineChatBody(GatewayOptions, _Lenient):
     """`POST /api/engine/chat/{provider}`: the reference's fields, and a few more."""
 
     api_key: SecretStr | None = Field(default=None, description="The provider's API key; default: the server's.")
@@ -59,8 +97,6 @@ class EngineChatBody(_Lenient):
     chat_input: str | list[Message] = Field(description="A user message, or a whole conversation.")
     parameters: dict[str, Any] | None = Field(default=None, description="Sampling parameters.")
     is_stream: bool = Field(default=False, description="Stream the answer as server-sent events.")
-    session_id: str | None = Field(default=None, max_length=256)
-    retries: int | None = Field(default=None, ge=0, le=10, description="Retries on retryable upstream failures.")
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
@@ -71,5 +107,12 @@ class EngineChatBody(_Lenient):
             return [{"role": "user", "content": self.chat_input}]
         return [m.model_dump(exclude_none=True) for m in self.chat_input]
 
-    def tool_dicts(self) -> list[dict[str, Any]] | None:
-        return None if self.tools is None else [t.model_dump(exclude_none=True) for t in self.tools]
+    def to_chat(self) -> ChatInput:
+        return self.chat(
+            self.messages(),
+            parameters=self.parameters,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            response_format=self.response_format,
+            api_key=self.api_key,
+        )

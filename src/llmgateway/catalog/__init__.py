@@ -5,7 +5,9 @@ from llmgateway.catalog.loader import (
     ModelSpec,
     ParameterSpec,
     ProviderSpec,
+    RouteSpec,
+    RouteTarget,
     load_catalog,
 )
 
-__all__ = ["Catalog", "ModelSpec", "ParameterSpec", "ProviderSpec", "load_catalog"]
+__all__ = ["Catalog", "ModelSpec", "ParameterSpec", "ProviderSpec", "RouteSpec", "RouteTarget", "load_catalog"]

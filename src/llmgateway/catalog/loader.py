@@ -100,10 +100,30 @@ class ProviderSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """One deployment of a route: a provider's model, a weight, optionally its own key."""
+
+    provider: str
+    model: str
+    weight: float = 1.0
+    api_key_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A named route: load-balanced targets, then fallbacks in order."""
+
+    name: str
+    targets: tuple[RouteTarget, ...]
+    fallbacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     providers: dict[str, ProviderSpec]
     _aliases: dict[str, str]
     model_aliases: dict[str, str] = field(default_factory=dict)
+    routes: dict[str, RouteSpec] = field(default_factory=dict)
 
     def provider(self, provider_id: str) -> ProviderSpec | None:
         """The provider of that id or alias, or None."""
@@ -167,7 +187,23 @@ def _build(raw: dict[str, Any]) -> Catalog:
         for alias in spec.aliases:
             aliases[alias] = provider_id
     model_aliases = {str(k): str(v) for k, v in (raw.get("model_aliases") or {}).items()}
-    return Catalog(providers=providers, _aliases=aliases, model_aliases=model_aliases)
+    routes = {name: _build_route(name, entry or {}) for name, entry in (raw.get("routes") or {}).items()}
+    return Catalog(providers=providers, _aliases=aliases, model_aliases=model_aliases, routes=routes)
+
+
+def _build_route(name: str, entry: dict[str, Any]) -> RouteSpec:
+    targets = []
+    for target in entry.get("targets") or ():
+        provider, slash, model = str(target.get("model", "")).partition("/")
+        if not slash or not model:
+            raise ConfigurationError(f"route {name!r}: each target names its model as provider/model")
+        weight = float(target.get("weight", 1.0))
+        if weight <= 0:
+            raise ConfigurationError(f"route {name!r}: weights must be positive")
+        targets.append(RouteTarget(provider, model, weight, _names(target.get("api_key_env"))))
+    if not targets:
+        raise ConfigurationError(f"route {name!r} has no targets")
+    return RouteSpec(name, tuple(targets), tuple(entry.get("fallbacks") or ()))
 
 
 def _names(value: str | list[str] | None) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
+from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.errors import GatewayError, UpstreamTimeoutError
 from llmgateway.core.request import ChatRequest
 from llmgateway.metrics.collector import MetricsCollector
@@ -70,23 +71,38 @@ class CallResult:
 
 
 class Call:
+    """One request's way to an answer: its targets tried in order, each with its retries.
+
+    `targets` are the primary request first, then its fallbacks (and, for a route, its other
+    deployments). A retryable failure is retried on the same target with backoff, then the
+    next target is tried, as long as nothing has reached the client.
+    """
+
     def __init__(
         self,
-        request: ChatRequest,
-        adapter: ProviderAdapter,
+        targets: list[ChatRequest],
+        adapters: Callable[[str], ProviderAdapter],
         *,
         received_at: float,
         timeout_s: float,
+        first_token_timeout_s: float | None,
         retry_policy: RetryPolicy,
+        cooldowns: Cooldowns,
         on_finish: Callable[[CallResult], None] | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
-        self.request = request
+        self.request = targets[0]
         self.timestamp = time.time()
-        self._adapter = adapter
+        self._targets = targets
+        self._adapters = adapters
         self._collector = MetricsCollector(started_at=received_at)
-        self._deadline = asyncio.get_running_loop().time() + timeout_s - (time.monotonic() - received_at)
+        loop_now = asyncio.get_running_loop().time()
+        elapsed = time.monotonic() - received_at
+        self._deadline = loop_now + timeout_s - elapsed
+        self._first_token_timeout_s = first_token_timeout_s
+        self._first_token_deadline: float | None = None  # per attempt
         self._retry_policy = retry_policy
+        self._cooldowns = cooldowns
         self._on_finish = on_finish
         self._text: list[str] = []
         self._tool_calls: dict[int, dict[str, Any]] = {}
@@ -97,6 +113,7 @@ class Call:
         self._status = "cancelled"
         self._error: GatewayError | None = None
         self._result: CallResult | None = None
+        self._emitted = False
 
     @property
     def model(self) -> str:
@@ -104,40 +121,63 @@ class Call:
         return self._info.model or self.request.model
 
     async def output(self) -> AsyncIterator[TextDelta | ToolCallDelta]:
-        """The output events, retrying retryable failures while none has been yielded."""
-        emitted = False
-        attempt = 0
-        while True:
-            attempt += 1
+        """The output events of the first target that answers."""
+        error: GatewayError | None = None
+        for target in self._targets:
+            self.request = target
             try:
-                async with aclosing(self._adapter.stream(self.request)) as upstream:
-                    while (event := await self._next_event(upstream)) is not None:
-                        if self._absorb(event):
-                            emitted = True
-                            yield event  # type: ignore[misc]
+                async for event in self._target_output(target):
+                    yield event
                 self._status = "success"
                 return
             except GatewayError as exc:
+                error = exc
+                if self._emitted or not exc.retryable or self._spent():
+                    break
+        assert error is not None
+        self._status, self._error = "error", error
+        raise error
+
+    async def _target_output(self, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
+        deployment = deployment_of(target)
+        adapter = self._adapters(target.provider.adapter)
+        for attempt in range(1, target.retries + 2):
+            if self._first_token_timeout_s is not None:
+                self._first_token_deadline = asyncio.get_running_loop().time() + self._first_token_timeout_s
+            try:
+                async with aclosing(adapter.stream(target)) as upstream:
+                    while (event := await self._next_event(upstream)) is not None:
+                        if self._absorb(event):
+                            self._emitted = True
+                            yield event  # type: ignore[misc]
+                self._cooldowns.succeeded(deployment)
+                return
+            except GatewayError as exc:
                 self._attempts.append(
-                    {
-                        "provider": self.request.provider.id,
-                        "model": self.request.model,
-                        "status_code": exc.status_code,
-                        "error": exc.message,
-                    }
-                )
-                if emitted or not exc.retryable or attempt > self.request.retries:
-                    self._status, self._error = "error", exc
+                    {"provider": target.provider.id, "model": target.model, "status_code": exc.status_code,
+                     "error": exc.message}
+                )  # fmt: skip
+                if exc.retryable:
+                    self._cooldowns.failed(deployment)
+                if self._emitted or not exc.retryable or attempt > target.retries or self._spent():
                     raise
                 self._reset_attempt_state()
                 await asyncio.sleep(self._retry_policy.delay(attempt, exc))
 
+    def _spent(self) -> bool:
+        return asyncio.get_running_loop().time() >= self._deadline
+
     async def _next_event(self, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
+        deadline = self._deadline
+        if self._first_token_deadline is not None and not self._emitted:
+            deadline = min(deadline, self._first_token_deadline)
         try:
-            async with asyncio.timeout_at(self._deadline):
+            async with asyncio.timeout_at(deadline):
                 return await anext(upstream, None)
         except TimeoutError:
-            raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
+            if deadline == self._deadline:
+                raise UpstreamTimeoutError("the upstream did not finish within the request timeout", retryable=False) from None
+            raise UpstreamTimeoutError("the upstream sent no output within the first-token timeout") from None
 
     def _absorb(self, event: ChatEvent) -> bool:
         """Fold one event into the call's state; True when it is output to pass on."""

@@ -74,6 +74,11 @@ class MissingCredentialsError(GatewayError):
     error_type = "missing_api_key"
 
 
+class ClientKeysNotAllowedError(GatewayError):
+    status_code = 403
+    error_type = "client_keys_not_allowed"
+
+
 class ProviderNotConfiguredError(GatewayError):
     """The provider lacks a setting (an endpoint, a project) only the operator can give."""
 
@@ -108,8 +113,8 @@ class UpstreamError(GatewayError):
 
 
 class UpstreamTimeoutError(UpstreamError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status_code=504, retryable=True, error_type="upstream_timeout")
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message, status_code=504, retryable=retryable, error_type="upstream_timeout")
 
 
 class UpstreamUnavailableError(UpstreamError):

@@ -7,24 +7,29 @@ It is the one object every API surface talks to, and the owner of the long-lived
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
 from pydantic import SecretStr
 
-from llmgateway.catalog import Catalog, ProviderSpec
+from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
 from llmgateway.core.call import Call, RetryPolicy
+from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
 from llmgateway.core.errors import (
+    ClientKeysNotAllowedError,
     GatewayError,
     MissingCredentialsError,
     ProviderNotConfiguredError,
     UnknownProviderError,
     UpstreamTimeoutError,
+    ValidationFailedError,
 )
+from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.recording import Recorder
-from llmgateway.core.request import ChatRequest, EmbeddingRequest, Origin
+from llmgateway.core.request import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
 
@@ -42,6 +47,7 @@ class Gateway:
         self.adapters = adapters
         self.recorder = recorder
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
+        self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
 
     def provider(self, provider_id: str) -> ProviderSpec:
         spec = self.catalog.provider(provider_id)
@@ -49,50 +55,83 @@ class Gateway:
             raise UnknownProviderError(provider_id, self.catalog.provider_ids())
         return spec
 
-    async def build_request(
-        self,
-        provider_id: str,
-        *,
-        origin: Origin,
-        model: str,
-        messages: list[dict[str, Any]],
-        parameters: dict[str, Any] | None = None,
-        api_key: SecretStr | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        response_format: dict[str, Any] | None = None,
-        session_id: str | None = None,
-        retries: int | None = None,
-    ) -> ChatRequest:
-        """A validated request: provider known, parameters in range, a key found, and the
-        earlier turns of its session put before its own messages.
+    async def build_request(self, provider_id: str, model: str, chat: ChatInput, origin: Origin) -> ChatRequest:
+        """A validated request for one provider's model, with its fallbacks, and the earlier
+        turns of its session put before its own messages.
 
         A request refused here is recorded too, so the log holds every request.
         """
         try:
+            check_request_limits(self.settings, chat.messages, chat.parameters, chat.tools, chat.response_format)
             spec = self.provider(provider_id)
-            request = ChatRequest(
-                provider=spec,
-                model=model,
-                messages=messages,
-                parameters=validate_parameters(spec, model, parameters),
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                api_key=self._api_key(spec, api_key),
-                base_url=self._base_url(spec),
-                session_id=session_id,
-                retries=self.settings.default_retries if retries is None else retries,
-                origin=origin,
-                vendor_options=self._vendor_options(spec, model),
-            )
+            request = self._target(spec, model, chat, origin, self._api_key(spec, chat.api_key))
+            request.fallbacks = [self._fallback(name, chat, origin) for name in chat.fallbacks]
         except GatewayError as exc:
-            self._record_refusal(exc, origin, provider_id, model, session_id)
+            self._record_refusal(exc, origin, provider_id, model, chat.session_id)
             raise
-        if session_id:
-            history = await self.recorder.conversation(session_id)
+        return await self._with_history(request, chat)
+
+    async def build_route_request(self, route: RouteSpec, chat: ChatInput, origin: Origin) -> ChatRequest:
+        """A request for a named route: its deployments in weighted random order (cooling ones
+        last), then the route's fallbacks, then the request's own."""
+        try:
+            check_request_limits(self.settings, chat.messages, chat.parameters, chat.tools, chat.response_format)
+            deployments = [self._route_target(target, chat, origin) for target in route.targets]
+            ordered = self._balance(deployments, [t.weight for t in route.targets])
+            request = ordered[0]
+            request.fallbacks = ordered[1:] + [self._fallback(name, chat, origin) for name in (*route.fallbacks, *chat.fallbacks)]
+        except GatewayError as exc:
+            self._record_refusal(exc, origin, route.name, route.name, chat.session_id)
+            raise
+        return await self._with_history(request, chat)
+
+    def _target(self, spec: ProviderSpec, model: str, chat: ChatInput, origin: Origin, api_key: SecretStr | None) -> ChatRequest:
+        return ChatRequest(
+            provider=spec,
+            model=model,
+            messages=chat.messages,
+            parameters=validate_parameters(spec, model, chat.parameters),
+            tools=chat.tools,
+            tool_choice=chat.tool_choice,
+            response_format=chat.response_format,
+            api_key=api_key,
+            base_url=self._base_url(spec),
+            session_id=chat.session_id,
+            retries=self.settings.default_retries if chat.retries is None else chat.retries,
+            origin=origin,
+            vendor_options=self._vendor_options(spec, model),
+            timeout_s=chat.timeout_s,
+            first_token_timeout_s=chat.first_token_timeout_s,
+        )
+
+    def _fallback(self, name: str, chat: ChatInput, origin: Origin) -> ChatRequest:
+        """A fallback target; it uses the server's key (a client's key is for the first target)."""
+        resolved = self.catalog.resolve_model(name)
+        if resolved is None:
+            raise ValidationFailedError(f"fallbacks: unknown target {name!r}; name it as provider/model")
+        spec = self.provider(resolved[0])
+        return self._target(spec, resolved[1], chat, origin, self._api_key(spec, None))
+
+    def _route_target(self, target: RouteTarget, chat: ChatInput, origin: Origin) -> ChatRequest:
+        spec = self.provider(target.provider)
+        key = next(filter(None, map(self.settings.vendor_secret, target.api_key_env)), None) or self._api_key(spec, None)
+        return self._target(spec, target.model, chat, origin, key)
+
+    def _balance(self, deployments: list[ChatRequest], weights: list[float]) -> list[ChatRequest]:
+        """Weighted random order (Efraimidis-Spirakis keys), deployments cooling down last."""
+        keyed = [(random.random() ** (1.0 / w), d) for d, w in zip(deployments, weights)]
+        keyed.sort(key=lambda pair: pair[0], reverse=True)
+        ordered = [d for _, d in keyed]
+        return [d for d in ordered if self.cooldowns.available(deployment_of(d))] + [
+            d for d in ordered if not self.cooldowns.available(deployment_of(d))
+        ]
+
+    async def _with_history(self, request: ChatRequest, chat: ChatInput) -> ChatRequest:
+        if chat.session_id:
+            history = await self.recorder.conversation(chat.session_id)
             if history:
-                request.messages = [*history, *messages]
+                for target in (request, *request.fallbacks):
+                    target.messages = [*history, *chat.messages]
         return request
 
     async def embed(
@@ -144,13 +183,15 @@ class Gateway:
         )
 
     def start(self, request: ChatRequest) -> Call:
-        """A call, ready to stream."""
+        """A call, ready to stream: the request, then its fallbacks."""
         return Call(
-            request,
-            self.adapters.get(request.provider.adapter),
+            [request, *request.fallbacks],
+            self.adapters.get,
             received_at=request.origin.received_at,
-            timeout_s=self.settings.request_timeout_s,
+            timeout_s=request.timeout_s or self.settings.request_timeout_s,
+            first_token_timeout_s=request.first_token_timeout_s or self.settings.first_token_timeout_s,
             retry_policy=self._retry_policy,
+            cooldowns=self.cooldowns,
             on_finish=self.recorder.record,
         )
 
@@ -175,6 +216,11 @@ class Gateway:
 
     def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
         if from_body is not None and from_body.get_secret_value():
+            if not self.settings.allow_client_keys:
+                raise ClientKeysNotAllowedError(
+                    "this gateway does not take provider keys from clients (LLMGATEWAY_ALLOW_CLIENT_KEYS=false): "
+                    "leave 'api_key' out; the server's key is used"
+                )
             return from_body
         if not spec.api_key_env:
             return None

@@ -20,6 +20,23 @@ class Origin:
 
 
 @dataclass(slots=True)
+class ChatInput:
+    """What a client asked, before the gateway resolves it into requests for targets."""
+
+    messages: list[dict[str, Any]]
+    parameters: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    api_key: SecretStr | None = None
+    session_id: str | None = None
+    retries: int | None = None
+    fallbacks: list[str] = field(default_factory=list)  # provider/model or aliases, in order
+    timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+
+
+@dataclass(slots=True)
 class ChatRequest:
     """A validated chat call, ready for a provider adapter.
 
@@ -41,6 +58,9 @@ class ChatRequest:
     retries: int = 0
     origin: Origin = Origin("engine")
     vendor_options: dict[str, Any] = field(default_factory=dict)  # e.g. api_version
+    timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    fallbacks: list["ChatRequest"] = field(default_factory=list)  # tried in order after this one
 
     @property
     def model_spec(self) -> ModelSpec | None:
