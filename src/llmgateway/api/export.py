@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any, Iterable
 
 import orjson
@@ -21,10 +22,17 @@ def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict) and value:
             flat.update(flatten(value, f"{name}."))
         elif isinstance(value, (list, dict)):
-            flat[name] = orjson.dumps(value).decode()
+            flat[name] = _json(value)
         else:
             flat[name] = value
     return flat
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson will not write (integers past 64 bits): the slower stdlib
+        return json.dumps(value)
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:

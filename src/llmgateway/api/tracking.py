@@ -52,7 +52,7 @@ def parse_instant(value: str | None, name: str) -> float | None:
 @router.get("/logs", summary="The request log, newest first")
 async def logs(
     request: Request,
-    skip: int = Query(default=0, ge=0),
+    skip: int = Query(default=0, ge=0, le=2**62),
     limit: int = Query(default=100, ge=1, le=1000),
     provider: str | None = None,
     model: str | None = None,
