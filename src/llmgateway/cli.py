@@ -25,6 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
         log_level=settings.log_level,
+        access_log=not settings.access_log,  # the gateway writes its own, as JSON
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
     return 0

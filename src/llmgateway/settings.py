@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    access_log: bool = True  # one JSON line per request on stderr (uvicorn's own is then off)
+    access_log_contents: bool = False  # add chat_input and chat_output to those lines
+    otel_enabled: bool = False  # OpenTelemetry traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_* settings)
 
     # -- access ---------------------------------------------------------------------------
     master_key: SecretStr | None = None

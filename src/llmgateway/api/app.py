@@ -7,21 +7,26 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.middleware.cors import CORSMiddleware
 
 from llmgateway import __version__
-from llmgateway.api import engine, export, health, openai_compat, tracking
+from llmgateway.api import engine, export, health, openai_compat, operations, tracking
 from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.gateway import Gateway
 from llmgateway.providers.registry import AdapterRegistry
+from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
+from llmgateway.observability.prometheus import GatewayMetrics
+from llmgateway.observability.tracing import build_tracer
 from llmgateway.settings import Settings, get_settings
 from llmgateway.tracking.tracker import Tracker
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """The application; `span_exporter` replaces the OTLP exporter (and turns tracing on)."""
     settings = settings or get_settings()
     catalog = load_catalog(settings.catalog)
 
@@ -29,10 +34,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracker = Tracker(settings)
         await tracker.start()
-        gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker)
+        metrics = GatewayMetrics()
+        metrics.watch_tracking(*tracker.gauges())
+        tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
+        gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer)
         gateway.warm_up()
         app.state.gateway = gateway
         app.state.tracker = tracker
+        app.state.metrics = metrics
         app.state.started_at = time.monotonic()
         try:
             yield
@@ -40,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # uvicorn has stopped accepting and let in-flight requests finish: drain the log.
             await tracker.close()
             await gateway.aclose()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()
 
     app = FastAPI(
         title="llmgateway",
@@ -52,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.master_key is not None:
         app.add_middleware(MasterKeyMiddleware, master_key=settings.master_key.get_secret_value())
     app.add_middleware(RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.access_log:
+        configure_access_logger()
+        app.add_middleware(AccessLogMiddleware, include_contents=settings.access_log_contents)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -65,4 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(health.router)
     app.include_router(tracking.router)
+    app.include_router(operations.router)
     return app

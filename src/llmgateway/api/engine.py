@@ -28,6 +28,7 @@ def gateway_of(request: Request) -> Gateway:
 async def chat(provider: str, body: EngineChatBody, request: Request) -> Response:
     gateway = gateway_of(request)
     call = gateway.start(await engine_request(gateway, provider, body, origin_of(request, "engine")))
+    request.state.call = call  # for the access log
     if body.is_stream:
         return await stream_response(call, EngineChunks())
     result = await call.complete()

@@ -94,6 +94,7 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
         provider, model = resolve(gateway, body.model)
         chat_request = await gateway.build_request(provider, model, chat, origin)
     call = gateway.start(chat_request)
+    request.state.call = call  # for the access log
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}

@@ -16,6 +16,8 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
+from opentelemetry import trace
+
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.errors import GatewayError, UpstreamTimeoutError
 from llmgateway.core.request import ChatRequest
@@ -32,6 +34,9 @@ from llmgateway.providers.base import (
     ToolCallDelta,
     Usage,
 )
+
+
+_NOOP_TRACER = trace.NoOpTracer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class Call:
         retry_policy: RetryPolicy,
         cooldowns: Cooldowns,
         on_finish: Callable[[CallResult], None] | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
         self.request = targets[0]
@@ -114,6 +120,18 @@ class Call:
         self._error: GatewayError | None = None
         self._result: CallResult | None = None
         self._emitted = False
+        self._tracer = tracer or _NOOP_TRACER
+        self._span = self._tracer.start_span(
+            f"chat {self.request.model}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": self.request.provider.id,
+                "gen_ai.request.model": self.request.model,
+                "llmgateway.request_id": self.id,
+                "llmgateway.surface": self.request.origin.surface,
+            },
+        )
 
     @property
     def model(self) -> str:
@@ -144,6 +162,12 @@ class Call:
         for attempt in range(1, target.retries + 2):
             if self._first_token_timeout_s is not None:
                 self._first_token_deadline = asyncio.get_running_loop().time() + self._first_token_timeout_s
+            span = self._tracer.start_span(
+                f"attempt {target.provider.id}/{target.model}",
+                context=trace.set_span_in_context(self._span),
+                attributes={"gen_ai.system": target.provider.id, "gen_ai.request.model": target.model,
+                            "llmgateway.attempt": attempt},
+            )  # fmt: skip
             try:
                 async with aclosing(adapter.stream(target)) as upstream:
                     while (event := await self._next_event(upstream)) is not None:
@@ -151,8 +175,12 @@ class Call:
                             self._emitted = True
                             yield event  # type: ignore[misc]
                 self._cooldowns.succeeded(deployment)
+                span.end()
                 return
             except GatewayError as exc:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
+                span.set_attribute("error.type", exc.error_type)
+                span.end()
                 self._attempts.append(
                     {"provider": target.provider.id, "model": target.model, "status_code": exc.status_code,
                      "error": exc.message}
@@ -218,6 +246,12 @@ class Call:
     def finished(self) -> bool:
         return self._result is not None
 
+    @property
+    def result(self) -> CallResult:
+        """The finished call's result (only once `finished`)."""
+        assert self._result is not None, "the call has not finished"
+        return self._result
+
     async def complete(self) -> CallResult:
         """Run the call to its end (the non-streaming path); failures are recorded, then raised."""
         try:
@@ -255,9 +289,34 @@ class Call:
                 attempts=self._attempts,
                 error=self._error,
             )
+            self._end_span(self._result)
             if self._on_finish is not None:
                 self._on_finish(self._result)
         return self._result
+
+    def _end_span(self, result: CallResult) -> None:
+        m = result.metrics
+        attributes = {
+            "gen_ai.system": result.request.provider.id,
+            "gen_ai.response.model": result.model,
+            "gen_ai.usage.input_tokens": m["input_tokens"],
+            "gen_ai.usage.output_tokens": m["output_tokens"],
+            "llmgateway.status": result.status,
+            "llmgateway.latency_s": m["latency_s"],
+        }
+        if result.finish_reason:
+            attributes["gen_ai.response.finish_reasons"] = [result.finish_reason]
+        if result.response_id:
+            attributes["gen_ai.response.id"] = result.response_id
+        if m["time_to_first_token_s"] is not None:
+            attributes["llmgateway.time_to_first_token_s"] = m["time_to_first_token_s"]
+        if m["cost_usd"] is not None:
+            attributes["llmgateway.cost_usd"] = m["cost_usd"]
+        self._span.set_attributes(attributes)
+        if result.error is not None:
+            self._span.set_status(trace.Status(trace.StatusCode.ERROR, result.error.message))
+            self._span.set_attribute("error.type", result.error.error_type)
+        self._span.end()
 
     def _usage_counts(self) -> TokenCounts:
         u = self._usage

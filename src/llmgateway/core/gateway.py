@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
+from typing import Any, Sequence
+
+from opentelemetry import trace
 
 from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
-from llmgateway.core.call import Call, RetryPolicy
+from llmgateway.core.call import Call, CallResult, RetryPolicy
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
 from llmgateway.core.errors import (
@@ -28,7 +30,7 @@ from llmgateway.core.errors import (
 )
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
-from llmgateway.core.recording import Recorder
+from llmgateway.core.recording import CallObserver, Recorder
 from llmgateway.core.request import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
@@ -41,11 +43,16 @@ class Gateway:
         catalog: Catalog,
         adapters: AdapterRegistry,
         recorder: Recorder,
+        *,
+        observers: Sequence[CallObserver] = (),
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.adapters = adapters
         self.recorder = recorder
+        self._observers = tuple(observers)
+        self._tracer = tracer
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
 
@@ -184,6 +191,8 @@ class Gateway:
 
     def start(self, request: ChatRequest) -> Call:
         """A call, ready to stream: the request, then its fallbacks."""
+        for observer in self._observers:
+            observer.started()
         return Call(
             [request, *request.fallbacks],
             self.adapters.get,
@@ -192,8 +201,14 @@ class Gateway:
             first_token_timeout_s=request.first_token_timeout_s or self.settings.first_token_timeout_s,
             retry_policy=self._retry_policy,
             cooldowns=self.cooldowns,
-            on_finish=self.recorder.record,
+            on_finish=self._finished,
+            tracer=self._tracer,
         )
+
+    def _finished(self, result: CallResult) -> None:
+        self.recorder.record(result)
+        for observer in self._observers:
+            observer.finished(result)
 
     def warm_up(self) -> None:
         """Import the adapters of installed providers now, not on a client's first request."""

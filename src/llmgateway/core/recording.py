@@ -25,3 +25,11 @@ class Recorder(Protocol):
     async def conversation(self, session_id: str) -> list[dict[str, Any]]:
         """The messages of a session so far (empty for a new session)."""
         ...
+
+
+class CallObserver(Protocol):
+    """Watches calls start and finish (the Prometheus metrics do); must not block or fail."""
+
+    def started(self) -> None: ...
+
+    def finished(self, result: CallResult) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from llmgateway.core.call import CallResult
 from llmgateway.core.embeddings import EmbeddingOutcome
@@ -84,6 +84,13 @@ class Tracker:
             self._sessions.popitem(last=False)
 
     # -- reading --------------------------------------------------------------------------
+    def gauges(self) -> tuple[Callable[[], float], Callable[[], float]]:
+        """(queue depth, records spilled) as functions, for gauges read at scrape time."""
+        writer = self.writer
+        if writer is None:
+            return (lambda: 0.0), (lambda: 0.0)
+        return (lambda: float(writer.queue_depth())), (lambda: float(writer.spilled_total()))
+
     def stats(self) -> WriterStats | None:
         return self.writer.stats() if self.writer is not None else None
 

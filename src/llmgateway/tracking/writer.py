@@ -65,6 +65,12 @@ class TrackingWriter:
             self._spill.append([row])
             self._spilled += 1
 
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def spilled_total(self) -> int:
+        return self._spilled
+
     def stats(self) -> WriterStats:
         return WriterStats(
             queue_depth=self._queue.qsize(),

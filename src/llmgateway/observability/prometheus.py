@@ -1,0 +1,72 @@
+"""Prometheus metrics of the gateway (prometheus-client), served at GET /metrics.
+
+Every label is bounded: providers come from the catalog, models are the catalog's names
+(dated snapshots folded into their model; anything else is "other"), statuses are three.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from llmgateway.core.call import CallResult
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
+_TTFT_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 4, 8, 15, 30)
+_ITL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1)
+
+
+def model_label(result: CallResult) -> str:
+    spec = result.request.provider.model(result.model) or result.request.model_spec
+    return spec.name if spec is not None else "other"
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ("provider", "model")
+        self.requests = Counter("llmgateway_requests", "Chat calls finished, by outcome.",
+                                (*labels, "status"), registry=self.registry)  # fmt: skip
+        self.latency = Histogram("llmgateway_request_latency_seconds", "From receipt to the last upstream event.",
+                                 labels, buckets=_LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
+        self.ttft = Histogram("llmgateway_time_to_first_token_seconds", "From receipt to the first output.",
+                              labels, buckets=_TTFT_BUCKETS, registry=self.registry)  # fmt: skip
+        self.itl = Histogram("llmgateway_inter_token_latency_seconds", "Mean gap between output events of a call.",
+                             labels, buckets=_ITL_BUCKETS, registry=self.registry)  # fmt: skip
+        self.tokens = Counter("llmgateway_tokens", "Tokens, as the vendors report them.",
+                              (*labels, "kind"), registry=self.registry)  # fmt: skip
+        self.cost = Counter("llmgateway_cost_usd", "Cost of calls with a known price, in USD.", labels, registry=self.registry)
+        self.in_flight = Gauge("llmgateway_requests_in_flight", "Chat calls under way.", registry=self.registry)
+
+    def watch_tracking(self, queue_depth: Callable[[], float], spilled: Callable[[], float]) -> None:
+        """Gauges read at scrape time from the request log's writer."""
+        Gauge("llmgateway_tracking_queue_depth", "Records waiting for the background writer.",
+              registry=self.registry).set_function(queue_depth)  # fmt: skip
+        Gauge("llmgateway_tracking_spilled_records", "Records sent to the spill file since start.",
+              registry=self.registry).set_function(spilled)  # fmt: skip
+
+    def started(self) -> None:
+        self.in_flight.inc()
+
+    def finished(self, result: CallResult) -> None:
+        self.in_flight.dec()
+        provider, model = result.request.provider.id, model_label(result)
+        self.requests.labels(provider, model, result.status).inc()
+        m = result.metrics
+        self.latency.labels(provider, model).observe(m["latency_s"])
+        if m["time_to_first_token_s"] is not None:
+            self.ttft.labels(provider, model).observe(m["time_to_first_token_s"])
+        if m["inter_token_latency_s"]:
+            self.itl.labels(provider, model).observe(m["inter_token_latency_s"])
+        for kind in ("input", "output", "cached", "reasoning"):
+            count = m[f"{kind}_tokens"]
+            if count:
+                self.tokens.labels(provider, model, kind).inc(count)
+        if m["cost_usd"]:
+            self.cost.labels(provider, model).inc(m["cost_usd"])
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
