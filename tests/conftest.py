@@ -202,6 +202,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "retry_backoff_base_s": 0.01,
         "retry_backoff_max_s": 0.05,
         "tracking_flush_interval_s": 0.05,
+        "access_log": False,  # tests that read access logs run `llmgateway serve`
     }
     return Settings(_env_file=None, **{**defaults, **overrides})  # type: ignore[call-arg]
 

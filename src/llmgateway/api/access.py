@@ -1,5 +1,7 @@
 """Access control: with `LLMGATEWAY_MASTER_KEY` set, every endpoint but /health asks for it.
 
+The dashboard's static files are open too: the page itself asks for the key, then sends it.
+
 The key is read from `Authorization: Bearer <key>` and compared in constant time. The OpenAI
 SDKs send their `api_key` that way, so their users set the master key as their `api_key`.
 """
@@ -12,7 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmgateway.api.errors import error_response
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/dashboard"})
+OPEN_PREFIXES = ("/dashboard/",)
 
 
 class MasterKeyMiddleware:
@@ -21,7 +24,8 @@ class MasterKeyMiddleware:
         self._expected = f"Bearer {master_key}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")

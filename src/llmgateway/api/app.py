@@ -9,6 +9,8 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import RedirectResponse
+from starlette.staticfiles import StaticFiles
 
 from llmgateway import __version__
 from llmgateway.api import engine, export, health, openai_compat, operations, tracking
@@ -80,4 +82,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
+    # The dashboard: static files of the package, reading the APIs above (no build step).
+    app.add_api_route("/dashboard", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
+    app.mount("/dashboard/", StaticFiles(packages=[("llmgateway", "dashboard")], html=True), name="dashboard")
     return app

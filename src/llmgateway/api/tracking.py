@@ -100,6 +100,21 @@ async def stats(
     request: Request,
     group_by: Literal["provider", "model"] = "provider",
     since: str | None = Query(default=None, description="unix seconds or ISO 8601"),
+    provider: str | None = None,
 ) -> list[dict[str, Any]]:
     store = await _store(request)
-    return await store.stats(group_by, parse_instant(since, "since"))
+    return await store.stats(group_by, LogFilter(provider=provider, since=parse_instant(since, "since")))
+
+
+@router.get("/timeseries", summary="Requests, errors, tokens and cost over time")
+async def timeseries(
+    request: Request,
+    since: str | None = Query(default=None, description="unix seconds or ISO 8601"),
+    until: str | None = Query(default=None, description="unix seconds or ISO 8601"),
+    bucket_s: float = Query(default=300, ge=1, le=86_400 * 31),
+    provider: str | None = None,
+    model: str | None = None,
+) -> list[dict[str, Any]]:
+    store = await _store(request)
+    where = LogFilter(provider, model, None, None, parse_instant(since, "since"), parse_instant(until, "until"))
+    return await store.timeseries(where, bucket_s)

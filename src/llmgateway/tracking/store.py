@@ -100,7 +100,7 @@ class RequestStore:
             return None
         return [*(row.context or []), assistant_message(row.chat_output, row.tool_calls)]
 
-    async def stats(self, group_by: str, since: float | None) -> list[dict[str, Any]]:
+    async def stats(self, group_by: str, where: LogFilter) -> list[dict[str, Any]]:
         """Per provider or model: requests, errors, p50/p95 latency and TTFT, tokens and cost."""
         column = requests.c.provider if group_by == "provider" else requests.c.model_requested
         query = select(
@@ -111,13 +111,32 @@ class RequestStore:
             requests.c.input_tokens,
             requests.c.output_tokens,
             requests.c.cost_usd,
-        ).where(*_conditions(LogFilter(since=since)))
+        ).where(*_conditions(where))
         groups: dict[str, list[Any]] = {}
         async with self.engine.connect() as conn:
             result = await conn.stream(query.execution_options(yield_per=5000))
             async for row in result:
                 groups.setdefault(row.group, []).append(row)
         return [_summarise(group_by, name, rows) for name, rows in sorted(groups.items())]
+
+    async def timeseries(self, where: LogFilter, bucket_s: float) -> list[dict[str, Any]]:
+        """Requests, errors, tokens and cost per time bucket (unix seconds at its start)."""
+        c = requests.c
+        query = select(c.created_at, c.status, c.input_tokens, c.output_tokens, c.cost_usd).where(*_conditions(where))
+        buckets: dict[float, dict[str, Any]] = {}
+        async with self.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=5000))
+            async for row in result:
+                start = row.created_at - row.created_at % bucket_s
+                bucket = buckets.setdefault(
+                    start, {"start": start, "requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+                )
+                bucket["requests"] += 1
+                bucket["errors"] += row.status == "error"
+                bucket["input_tokens"] += row.input_tokens or 0
+                bucket["output_tokens"] += row.output_tokens or 0
+                bucket["cost_usd"] += row.cost_usd or 0.0
+        return [buckets[start] for start in sorted(buckets)]
 
     async def aclose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,151 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright.
+
+Chromium comes from the system (`apt-get install chromium`, as .ci/run does); Playwright's
+own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.emulators.base import DEFAULT_REPLY
+from tests.emulators.openai import OpenAIEmulator
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = os.environ.get("LLMGATEWAY_SCREENSHOTS")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
+
+
+def some_traffic(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for prompt in ("Hello! Who are you?", "What is a gateway?", "Tell me a joke"):
+            assert c.post("/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": prompt}).status_code == 200
+        c.post("/api/engine/chat/openai", json={"model": "gpt-4o", "chat_input": "hi", "parameters": {"temperature": 9}})
+
+
+def test_pages_load_without_console_errors(page, gateway_url: str) -> None:  # type: ignore[no-untyped-def]
+    some_traffic(gateway_url)
+    page.goto(f"{gateway_url}/dashboard/#overview")
+    page.wait_for_selector("#ov-cards .card")
+    page.wait_for_selector("#ov-requests svg rect")
+    assert page.locator("#ov-cards .card").first.inner_text().split()[-1] == "4"
+    assert page.locator("#ov-latency svg text", has_text="gpt-4o-mini").count() == 1
+    screenshot(page, "dashboard-overview")
+    for name in ("logs", "playground"):
+        page.goto(f"{gateway_url}/dashboard/#{name}")
+        page.wait_for_selector(f"#{name}:not([hidden])")
+    assert page.console_errors == []
+
+
+def test_logs_table_shows_real_records(page, gateway_url: str) -> None:  # type: ignore[no-untyped-def]
+    some_traffic(gateway_url)
+    page.goto(f"{gateway_url}/dashboard/#logs")
+    page.wait_for_selector("#logs-table tbody tr")
+    rows = page.locator("#logs-table tbody tr")
+    assert rows.count() == 4
+    assert "error" in rows.nth(0).inner_text()  # newest first: the refused one
+    assert "Tell me a joke" in rows.nth(1).inner_text() and "openai/gpt-4o-mini" in rows.nth(1).inner_text()
+    rows.nth(1).click()
+    detail = page.locator("#log-detail-body")
+    detail.wait_for()
+    assert DEFAULT_REPLY in detail.inner_text() and '"metrics"' not in detail.inner_text()
+    assert '"latency_s"' in detail.inner_text()
+    screenshot(page, "dashboard-logs")
+    assert page.console_errors == []
+
+
+def test_playground_streams_in_with_metrics(page, gateway_url: str, openai_emulator: OpenAIEmulator) -> None:  # type: ignore[no-untyped-def]
+    openai_emulator.chunk_delay_s = 0.08
+    page.goto(f"{gateway_url}/dashboard/#playground")
+    page.wait_for_selector("#pg-targets .target .params input")
+    page.select_option("#pg-targets .target .model", "gpt-4o-mini")
+    page.fill("#pg-prompt", "Hello! Who are you?")
+    page.click("#pg-send")
+    output = page.locator(".result .output").first
+    output.wait_for()
+    page.wait_for_function("document.querySelector('.result .output').textContent.length > 0")
+    partial = output.inner_text()
+    page.wait_for_function(f"document.querySelector('.result .output').textContent === {DEFAULT_REPLY!r}")
+    assert 0 < len(partial) < len(DEFAULT_REPLY)  # seen while still arriving
+    metrics = page.locator(".result .metrics").first
+    page.wait_for_function("document.querySelector('.result .metrics').textContent.includes('tokens/s')")
+    assert "first token" in metrics.inner_text() and "cost $" in metrics.inner_text()
+    screenshot(page, "dashboard-playground")
+    assert page.console_errors == []
+
+
+def test_comparison_shows_two_models(page, gateway_url: str, anthropic_emulator) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{gateway_url}/dashboard/#playground")
+    page.wait_for_selector("#pg-targets .target .params input")
+    page.click("#pg-add")
+    page.wait_for_function("document.querySelectorAll('#pg-targets .target').length === 2")
+    second = page.locator("#pg-targets .target").nth(1)
+    second.locator(".provider").select_option("anthropic")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-targets .target')[1].querySelector('.model').value.startsWith('claude')"
+    )
+    page.fill("#pg-prompt", "Compare yourselves")
+    page.click("#pg-send")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.result .metrics')].filter(m => m.textContent.includes('tokens/s')).length === 2"
+    )
+    results = page.locator(".result")
+    assert results.count() == 2
+    names = {results.nth(i).get_attribute("data-model").split("/")[0] for i in range(2)}
+    assert names == {"openai", "anthropic"}
+    assert all(results.nth(i).locator(".output").inner_text() == DEFAULT_REPLY for i in range(2))
+    screenshot(page, "dashboard-compare")
+    assert page.console_errors == []
+
+
+def test_asks_for_the_key_when_access_control_is_on(page, gateway_factory: Callable[..., str]) -> None:  # type: ignore[no-untyped-def]
+    url = gateway_factory(master_key="dash-key-42")
+    page.goto(f"{url}/dashboard/#overview")
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#login-key", "wrong")
+    page.click("#login-form button")
+    page.wait_for_function("document.querySelector('#login-error').textContent.includes('refused')")
+    page.fill("#login-key", "dash-key-42")
+    page.click("#login-form button")
+    page.wait_for_selector("#overview:not([hidden]) #ov-cards .card")
+    page.goto(f"{url}/dashboard/#logs")  # the key is kept for the session
+    page.wait_for_selector("#logs:not([hidden])")
+    assert page.locator("#login").is_hidden()
+    assert [e for e in page.console_errors if "401" not in e] == []
