@@ -40,7 +40,9 @@ from llmgateway.providers.messages import (
     Image,
     content_parts,
     json_schema_of,
+    merged_turns,
     split_system,
+    text_of,
     tool_arguments,
     tool_choice_mode,
 )
@@ -107,7 +109,7 @@ def build_messages_body(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": params.pop("max_tokens", None) or (default_max.default if default_max else None) or DEFAULT_MAX_TOKENS,
-        "messages": _turns(messages),
+        "messages": [{"role": role, "content": blocks} for role, blocks in merged_turns(messages, _blocks)],
         "stream": True,
     }
     if system:
@@ -135,22 +137,9 @@ def build_messages_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OpenAI messages as Anthropic turns: roles alternate, so neighbours of one role merge."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message["role"] == "assistant" else "user"
-        blocks = _blocks(message)
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
-
-
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     if message["role"] == "tool":
-        text = "".join(p for p in content_parts(message) if isinstance(p, str))
+        text = text_of(message)
         return [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""), "content": text}]
     blocks: list[dict[str, Any]] = []
     for part in content_parts(message):

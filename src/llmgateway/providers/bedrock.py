@@ -44,7 +44,16 @@ from llmgateway.providers.base import (
     ToolCallDelta,
     Usage,
 )
-from llmgateway.providers.messages import Image, content_parts, json_schema_of, split_system, tool_arguments, tool_choice_mode
+from llmgateway.providers.messages import (
+    Image,
+    content_parts,
+    json_schema_of,
+    merged_turns,
+    split_system,
+    text_of,
+    tool_arguments,
+    tool_choice_mode,
+)
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -141,7 +150,8 @@ def build_converse_arguments(request: ChatRequest) -> dict[str, Any]:
     inference = {_INFERENCE_NAMES[k]: params.pop(k) for k in list(params) if k in _INFERENCE_NAMES}
     if isinstance(inference.get("stopSequences"), str):
         inference["stopSequences"] = [inference["stopSequences"]]
-    arguments: dict[str, Any] = {"modelId": request.model, "messages": _turns(messages)}
+    turns = [{"role": role, "content": blocks} for role, blocks in merged_turns(messages, _blocks)]
+    arguments: dict[str, Any] = {"modelId": request.model, "messages": turns}
     if system:
         arguments["system"] = [{"text": system}]
     if inference:
@@ -170,21 +180,9 @@ def build_converse_arguments(request: ChatRequest) -> dict[str, Any]:
     return arguments
 
 
-def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message["role"] == "assistant" else "user"
-        blocks = _blocks(message)
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
-
-
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     if message["role"] == "tool":
-        text = "".join(p for p in content_parts(message) if isinstance(p, str))
+        text = text_of(message)
         return [{"toolResult": {"toolUseId": message.get("tool_call_id", ""), "content": [{"text": text}]}}]
     blocks: list[dict[str, Any]] = []
     for part in content_parts(message):

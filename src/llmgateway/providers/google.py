@@ -48,7 +48,9 @@ from llmgateway.providers.messages import (
     Image,
     content_parts,
     json_schema_of,
+    merged_turns,
     split_system,
+    text_of,
     tool_arguments,
     tool_choice_mode,
 )
@@ -184,22 +186,16 @@ def build_config(request: ChatRequest, system: str | None) -> dict[str, Any]:
 def build_contents(messages: list[dict[str, Any]]) -> list[types.Content]:
     """Typed contents, so that the SDK writes every field in the API's own spelling."""
     call_names = {c["id"]: c["function"]["name"] for m in messages for c in m.get("tool_calls") or ()}
-    contents: list[types.Content] = []
-    for message in messages:
-        role = "model" if message["role"] == "assistant" else "user"
-        parts = _parts(message, call_names)
-        if contents and contents[-1].role == role:
-            contents[-1].parts = [*(contents[-1].parts or []), *parts]
-        else:
-            contents.append(types.Content(role=role, parts=parts))
-    return contents
+    turns = merged_turns(messages, lambda message: _parts(message, call_names), assistant="model")
+    return [types.Content(role=role, parts=parts) for role, parts in turns]
 
 
 def _parts(message: dict[str, Any], call_names: dict[str, str]) -> list[types.Part]:
     if message["role"] == "tool":
         call_id = message.get("tool_call_id", "")
-        text = "".join(p for p in content_parts(message) if isinstance(p, str))
-        response = types.FunctionResponse(id=call_id, name=call_names.get(call_id, call_id), response={"result": text})
+        response = types.FunctionResponse(
+            id=call_id, name=call_names.get(call_id, call_id), response={"result": text_of(message)}
+        )
         return [types.Part(function_response=response)]
     parts: list[types.Part] = []
     for part in content_parts(message):

@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
@@ -62,6 +62,27 @@ def content_parts(message: dict[str, Any]) -> Iterator[str | Image]:
             yield parse_image((part.get("image_url") or {}).get("url", ""))
         else:
             raise BadRequestError(f"content part of type {kind!r} is not supported by this provider")
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The text parts of a message, joined (a tool result's content)."""
+    return "".join(part for part in content_parts(message) if isinstance(part, str))
+
+
+def merged_turns(
+    messages: Iterable[dict[str, Any]], blocks_of: Callable[[dict[str, Any]], list[Any]], assistant: str = "assistant"
+) -> list[tuple[str, list[Any]]]:
+    """(role, blocks) turns for vendors whose roles alternate (user, and `assistant` for the
+    model): tool results count as the user's, and neighbours of one role are merged."""
+    turns: list[tuple[str, list[Any]]] = []
+    for message in messages:
+        role = assistant if message["role"] == "assistant" else "user"
+        blocks = blocks_of(message)
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
+        else:
+            turns.append((role, blocks))
+    return turns
 
 
 def parse_image(url: str) -> Image:
