@@ -1,7 +1,7 @@
 """The /v1 API, driven by real clients: the OpenAI SDK (sync and async) and LangChain.
 
-Two providers stand behind the gateway: OpenAI, and an OpenAI-compatible server declared in
-a user catalog file (as a team would declare its vLLM), both served by the emulator.
+Three providers stand behind the gateway: OpenAI, an OpenAI-compatible server declared in a
+user catalog file (as a team would declare its vLLM), and Anthropic, each through its emulator.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import pytest
 
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 
-MODELS = ["openai/gpt-4o-mini", "localvllm/llama-3.1-8b"]
+MODELS = ["openai/gpt-4o-mini", "localvllm/llama-3.1-8b", "anthropic/claude-haiku-4-5"]
 
 
 @pytest.fixture
-def v1_url(gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: OpenAIEmulator, monkeypatch) -> str:
+def v1_url(
+    gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: OpenAIEmulator, anthropic_emulator, monkeypatch
+) -> str:
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(
         "providers:\n"
@@ -60,9 +62,10 @@ def test_sdk_non_streaming(sdk: openai.OpenAI, model: str, openai_emulator: Open
     assert float(raw.headers["x-llmgateway-cost-usd"]) > 0
     assert raw.headers["x-llmgateway-provider"] == model.split("/")[0]
     assert completion.model_extra["metrics"]["output_tokens"] == 12
-    sent = openai_emulator.requests[-1]
-    assert sent["model"] == model.split("/", 1)[1] and sent["max_completion_tokens"] == 50
-    assert openai_emulator.headers[-1]["authorization"] == f"Bearer {VALID_KEY}"  # the server's key
+    if not model.startswith("anthropic/"):
+        sent = openai_emulator.requests[-1]
+        assert sent["model"] == model.split("/", 1)[1] and sent["max_completion_tokens"] == 50
+        assert openai_emulator.headers[-1]["authorization"] == f"Bearer {VALID_KEY}"  # the server's key
 
 
 @pytest.mark.parametrize("model", MODELS)
