@@ -1,10 +1,14 @@
-"""The cost of the request log: the same load through a gateway with tracking on and one with it off.
+"""The cost of the request log, measured two ways.
 
-Both gateways run side by side against one fast local upstream; rounds alternate between
-them so that the machine's noise falls on both alike. Prints the median throughput and the
-gateway's CPU time per request of each, and the difference. Run from the repository root:
+1. End to end: the same load through a gateway with tracking on and one with it off, side by
+   side against one fast local upstream, rounds alternating so the machine's noise falls on
+   both alike; median throughput and gateway CPU time per request of each.
+2. Per record: the CPU time the log spends on one request (building the record, queueing it,
+   and its share of the batched SQLite insert), set against the gateway's CPU per request.
+   On a 2-core machine shared by load generator, upstream and gateways, (1) swings by several
+   percent from run to run; (2) is steady.
 
-    .venv/bin/python bench/bench_tracking.py [--rounds 6] [--requests 300] [--concurrency 8]
+    .venv/bin/python bench/bench_tracking.py [--rounds 8] [--requests 300] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench_gateway import BODY, ROOT, cpu_seconds, free_port, load, wait_until_up
@@ -31,6 +36,7 @@ def start_gateway(upstream_port: int, tracking: bool) -> tuple[subprocess.Popen,
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "LLMGATEWAY_TRACKING_ENABLED": "true" if tracking else "false",
         "LLMGATEWAY_LOG_LEVEL": "warning",
+        "LLMGATEWAY_ACCESS_LOG": "false",  # measured apart: it writes a line per request
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("llmgateway")), "serve", "--port", str(port)],
@@ -39,6 +45,41 @@ def start_gateway(upstream_port: int, tracking: bool) -> tuple[subprocess.Popen,
     )
     wait_until_up(f"http://127.0.0.1:{port}/health")
     return process, port
+
+
+async def record_cpu_ms(count: int = 5000) -> float:
+    """CPU milliseconds per record: build it from a finished call, queue it, insert it in batches."""
+    from llmgateway.catalog import load_catalog
+    from llmgateway.core.call import CallResult
+    from llmgateway.core.request import ChatRequest, Origin
+    from llmgateway.metrics.pricing import TokenCounts
+    from llmgateway.settings import Settings
+    from llmgateway.tracking.records import record_from_result
+    from llmgateway.tracking.tracker import Tracker
+
+    workdir = Path(tempfile.mkdtemp(prefix="llmgateway-bench-"))
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{workdir / 'log.db'}",
+                        tracking_spill_path=workdir / "spill.jsonl")  # fmt: skip
+    tracker = Tracker(settings)
+    await tracker.start()
+    spec = load_catalog().provider("openai")
+    request = ChatRequest(provider=spec, model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello! Who are you?"}],
+                          origin=Origin("engine", "127.0.0.1", 0.0))  # fmt: skip
+    metrics = {"input_tokens": 11, "output_tokens": 12, "total_tokens": 23, "cached_tokens": 0, "reasoning_tokens": 0,
+               "cache_write_tokens": 0, "cost_usd": 8.85e-06, "latency_s": 0.03, "time_to_first_token_s": 0.02,
+               "inter_token_latency_s": 0.001, "tokens_per_second": 900.0, "tokens_estimated": False, "price_known": True}
+    results = [CallResult(id=str(i), request=request, timestamp=1.8e9 + i, status="success",
+                          text="Hello! I am an emulated assistant. How can I help you today?", tool_calls=None,
+                          finish_reason="stop", model="gpt-4o-mini-2024-07-18", response_id="x", system_fingerprint=None,
+                          tokens=TokenCounts(11, 12), metrics=metrics) for i in range(count)]  # fmt: skip
+    record_from_result(results[0])  # warm
+    started = time.process_time()
+    for result in results:
+        tracker.record(result)
+    await tracker.flush()
+    spent = time.process_time() - started
+    await tracker.close()
+    return spent / count * 1000
 
 
 def main() -> None:
@@ -76,8 +117,11 @@ def main() -> None:
         print("|---|---:|---:|")
         print(f"| off | {off_rps:.0f} | {off_cpu:.2f} |")
         print(f"| on | {on_rps:.0f} | {on_cpu:.2f} |")
-        print(f"throughput cost of tracking: {(off_rps - on_rps) / off_rps * 100:+.1f}%;"
-              f" CPU cost: {(on_cpu - off_cpu) / off_cpu * 100:+.1f}%")  # fmt: skip
+        print(f"end to end: throughput cost of tracking {(off_rps - on_rps) / off_rps * 100:+.1f}%;"
+              f" CPU cost {(on_cpu - off_cpu) / off_cpu * 100:+.1f}%")  # fmt: skip
+        per_record_ms = asyncio.run(record_cpu_ms())
+        print(f"per record: {per_record_ms * 1000:.0f} us of CPU, {per_record_ms / off_cpu * 100:.1f}% of the"
+              f" gateway's {off_cpu:.2f} ms per request without tracking")  # fmt: skip
     finally:
         for process, _ in gateways.values():
             process.terminate()
