@@ -393,6 +393,7 @@ def test_parameters_per_provider_and_model(client: httpx.Client) -> None:
 def test_health_and_docs(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "healthy" and "openai" in health["providers"]
+    assert health["tracking"]["queue_depth"] == 0 and health["tracking"]["spilled"] == 0
     assert client.get("/docs").status_code == 200
     assert "/api/engine/chat/{provider}" in client.get("/openapi.json").json()["paths"]
 

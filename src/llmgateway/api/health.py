@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 
@@ -14,9 +15,11 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Liveness of the gateway")
 async def health(request: Request) -> dict:
     state = request.app.state
+    tracking = state.tracker.stats()
     return {
         "status": "healthy",
         "version": __version__,
         "uptime_s": round(time.monotonic() - state.started_at, 3),
         "providers": state.gateway.catalog.provider_ids(),
+        "tracking": None if tracking is None else asdict(tracking),
     }

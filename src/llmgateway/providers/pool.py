@@ -47,6 +47,3 @@ class ClientPool(Generic[ClientT]):
         else:
             self._clients.move_to_end(key)
         return client
-
-    def __len__(self) -> int:
-        return len(self._clients)

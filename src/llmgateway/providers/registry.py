@@ -29,7 +29,9 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
 
 
 class AdapterNotInstalledError(GatewayError):
-    status_code = 501
+    """A provider whose SDK is not installed: a 4xx that says what to install."""
+
+    status_code = 400
     error_type = "provider_not_installed"
 
 
