@@ -179,6 +179,24 @@ def test_tool_calls_streamed_and_assembled(client: httpx.Client, openai_emulator
     assert "".join(f["function"]["arguments"] for f in fragments) == '{"location":"Paris"}'
 
 
+def test_parallel_tool_calls_are_assembled_by_index(client: httpx.Client) -> None:
+    tools = [{"type": "function", "function": {"name": name}} for name in ("get_weather", "get_time")]
+    body = {"model": "gpt-4o-mini", "chat_input": "Weather and time?", "tools": tools}
+    calls = client.post(CHAT, json=body).json()["choices"][0]["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("call_emulated_1", "get_weather", '{"location":"Paris"}'),
+        ("call_emulated_2", "get_time", '{"location":"Paris"}'),
+    ]
+    with client.stream("POST", CHAT, json={**body, "is_stream": True}) as r:
+        chunks = [d for _, d in parse_sse(r.read().decode())[:-1]]
+    arguments: dict[int, str] = {}
+    for chunk in chunks:
+        for fragment in chunk["choices"][0]["delta"].get("tool_calls", ()):
+            arguments[fragment["index"]] = arguments.get(fragment["index"], "") + fragment["function"]["arguments"]
+    assert arguments == {0: '{"location":"Paris"}', 1: '{"location":"Paris"}'}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
 def test_unknown_model_is_served_with_unknown_price(client: httpx.Client) -> None:
     r = client.post(CHAT, json={"model": "my-finetune", "chat_input": "hi"})
     assert r.status_code == 200

@@ -144,7 +144,8 @@ class OpenAIEmulator(EmulatorState):
         if fault and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
         if body.get("tools") and body.get("tool_choice") != "none":
-            pieces = _tool_call_pieces(body["tools"][0]["function"]["name"])
+            names = [t["function"]["name"] for t in body["tools"]]
+            pieces = _parallel_tool_call_pieces(names) if len(names) > 1 else _tool_call_pieces(names[0])
             for piece in pieces:
                 await self.pause()
                 yield chunk({"tool_calls": [piece]})
@@ -176,6 +177,16 @@ def _tool_call_pieces(name: str) -> list[dict[str, Any]]:
     arguments = TOOL_ARGUMENT_PIECES
     first = {"index": 0, "id": "call_emulated_1", "type": "function", "function": {"name": name, "arguments": ""}}
     return [first] + [{"index": 0, "function": {"arguments": a}} for a in arguments]
+
+
+def _parallel_tool_call_pieces(names: list[str]) -> list[dict[str, Any]]:
+    """Two calls at once, their fragments interleaved, as OpenAI streams parallel tool calls."""
+    first, second = (_tool_call_pieces(name) for name in names[:2])
+    for piece in second:
+        piece["index"] = 1
+        if "id" in piece:
+            piece["id"] = "call_emulated_2"
+    return [first[0], second[0]] + [p for pair in zip(first[1:], second[1:]) for p in pair]
 
 
 def _error(status: int, message: str, error_type: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
