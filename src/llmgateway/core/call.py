@@ -175,12 +175,10 @@ class Call:
                             self._emitted = True
                             yield event  # type: ignore[misc]
                 self._cooldowns.succeeded(deployment)
-                span.end()
                 return
             except GatewayError as exc:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
                 span.set_attribute("error.type", exc.error_type)
-                span.end()
                 self._attempts.append(
                     {"provider": target.provider.id, "model": target.model, "status_code": exc.status_code,
                      "error": exc.message}
@@ -190,7 +188,10 @@ class Call:
                 if self._emitted or not exc.retryable or attempt > target.retries or self._spent():
                     raise
                 self._reset_attempt_state()
-                await asyncio.sleep(self._retry_policy.delay(attempt, exc))
+                backoff = self._retry_policy.delay(attempt, exc)
+            finally:
+                span.end()  # however the attempt ended, cancelled by a departing client too
+            await asyncio.sleep(backoff)
 
     def _spent(self) -> bool:
         return asyncio.get_running_loop().time() >= self._deadline
