@@ -60,39 +60,48 @@ def _serving(emulator: EmulatorState, suffix: str = "") -> Iterator[EmulatorStat
         yield emulator
 
 
-@pytest.fixture(scope="session")
-def openai_emulator() -> Iterator[OpenAIEmulator]:
-    with _serving(OpenAIEmulator(), "/v1") as emulator:
-        yield emulator  # type: ignore[misc]
+def _session_emulator(factory: Callable[[], EmulatorState], suffix: str = "") -> Any:
+    """A session fixture serving one emulator on loopback for the whole run."""
+
+    @pytest.fixture(scope="session")
+    def server() -> Iterator[EmulatorState]:
+        with _serving(factory(), suffix) as emulator:
+            yield emulator
+
+    return server
 
 
-@pytest.fixture(scope="session")
-def _azure_server() -> Iterator[AzureOpenAIEmulator]:
-    with _serving(AzureOpenAIEmulator()) as emulator:
-        yield emulator  # type: ignore[misc]
+def _activate(server: Any, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Any:
+    """A clean emulator, and the vendor variables that point the gateway at it."""
+    server.reset()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return server
+
+
+openai_emulator = _session_emulator(OpenAIEmulator, "/v1")
+_azure_server = _session_emulator(AzureOpenAIEmulator)
+_gemini_server = _session_emulator(GeminiEmulator)
+_ollama_server = _session_emulator(OllamaEmulator)
+_bedrock_server = _session_emulator(BedrockEmulator)
+_anthropic_server = _session_emulator(AnthropicEmulator)
 
 
 @pytest.fixture
 def azure_emulator(_azure_server: AzureOpenAIEmulator, monkeypatch: pytest.MonkeyPatch) -> AzureOpenAIEmulator:
-    _azure_server.reset()
-    monkeypatch.setenv("AZURE_OPENAI_API_KEY", VALID_KEY)
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", _azure_server.base_url)  # type: ignore[attr-defined]
-    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
-    return _azure_server
-
-
-@pytest.fixture(scope="session")
-def _gemini_server() -> Iterator[GeminiEmulator]:
-    with _serving(GeminiEmulator()) as emulator:
-        yield emulator  # type: ignore[misc]
+    return _activate(_azure_server, monkeypatch, {
+        "AZURE_OPENAI_API_KEY": VALID_KEY,
+        "AZURE_OPENAI_ENDPOINT": _azure_server.base_url,  # type: ignore[attr-defined]
+        "OPENAI_API_VERSION": "2024-10-21",
+    })  # fmt: skip
 
 
 @pytest.fixture
 def gemini_emulator(_gemini_server: GeminiEmulator, monkeypatch: pytest.MonkeyPatch) -> GeminiEmulator:
-    _gemini_server.reset()
-    monkeypatch.setenv("GEMINI_API_KEY", VALID_KEY)
-    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
-    return _gemini_server
+    return _activate(_gemini_server, monkeypatch, {
+        "GEMINI_API_KEY": VALID_KEY,
+        "GOOGLE_GEMINI_BASE_URL": _gemini_server.base_url,  # type: ignore[attr-defined]
+    })  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -122,57 +131,37 @@ def service_account_file(tmp_path_factory: pytest.TempPathFactory, _gemini_serve
 def vertex_emulator(
     _gemini_server: GeminiEmulator, service_account_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> GeminiEmulator:
-    _gemini_server.reset()
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file))
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "emulated-project")
-    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "europe-west4")
-    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", _gemini_server.base_url)  # type: ignore[attr-defined]
-    return _gemini_server
-
-
-@pytest.fixture(scope="session")
-def _ollama_server() -> Iterator[OllamaEmulator]:
-    with _serving(OllamaEmulator()) as emulator:
-        yield emulator  # type: ignore[misc]
+    return _activate(_gemini_server, monkeypatch, {
+        "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file),
+        "GOOGLE_CLOUD_PROJECT": "emulated-project",
+        "GOOGLE_CLOUD_LOCATION": "europe-west4",
+        "GOOGLE_VERTEX_BASE_URL": _gemini_server.base_url,  # type: ignore[attr-defined]
+    })  # fmt: skip
 
 
 @pytest.fixture
 def ollama_emulator(_ollama_server: OllamaEmulator, monkeypatch: pytest.MonkeyPatch) -> OllamaEmulator:
-    _ollama_server.reset()
-    monkeypatch.setenv("OLLAMA_HOST", _ollama_server.base_url)  # type: ignore[attr-defined]
-    return _ollama_server
-
-
-@pytest.fixture(scope="session")
-def _bedrock_server() -> Iterator[BedrockEmulator]:
-    with _serving(BedrockEmulator()) as emulator:
-        yield emulator  # type: ignore[misc]
+    return _activate(_ollama_server, monkeypatch, {"OLLAMA_HOST": _ollama_server.base_url})  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def bedrock_emulator(_bedrock_server: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> BedrockEmulator:
-    _bedrock_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEMULATOR00000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "emulator-secret-access-key-0123456789")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", _bedrock_server.base_url)  # type: ignore[attr-defined]
-    return _bedrock_server
-
-
-@pytest.fixture(scope="session")
-def _anthropic_server() -> Iterator[AnthropicEmulator]:
-    with _serving(AnthropicEmulator()) as emulator:
-        yield emulator  # type: ignore[misc]
+    return _activate(_bedrock_server, monkeypatch, {
+        "AWS_ACCESS_KEY_ID": "AKIAEMULATOR00000000",
+        "AWS_SECRET_ACCESS_KEY": "emulator-secret-access-key-0123456789",
+        "AWS_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": _bedrock_server.base_url,  # type: ignore[attr-defined]
+    })  # fmt: skip
 
 
 @pytest.fixture
 def anthropic_emulator(_anthropic_server: AnthropicEmulator, monkeypatch: pytest.MonkeyPatch) -> AnthropicEmulator:
-    _anthropic_server.reset()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", VALID_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", _anthropic_server.base_url)  # type: ignore[attr-defined]
-    return _anthropic_server
+    return _activate(_anthropic_server, monkeypatch, {
+        "ANTHROPIC_API_KEY": VALID_KEY,
+        "ANTHROPIC_BASE_URL": _anthropic_server.base_url,  # type: ignore[attr-defined]
+    })  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
