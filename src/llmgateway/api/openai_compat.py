@@ -28,11 +28,11 @@ from llmgateway.providers.base import TextDelta
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
-# Body fields that are not sampling parameters.
-_NOT_PARAMETERS = frozenset(
-    {"model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "session_id",
-     "retries", "fallbacks", "timeout", "first_token_timeout", "user", "parallel_tool_calls", "metadata", "store"}
-)  # fmt: skip
+# Body fields that are not sampling parameters: OpenAI's others, and the gateway's options.
+_NOT_PARAMETERS = frozenset(GatewayOptions.model_fields) | {
+    "model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "user",
+    "parallel_tool_calls", "metadata", "store",
+}  # fmt: skip
 
 
 class StreamOptions(BaseModel):

@@ -11,12 +11,11 @@ from __future__ import annotations
 import time
 from typing import Callable, Hashable
 
-from llmgateway.core.request import ChatRequest
+from llmgateway.core.request import ChatRequest, key_of
 
 
 def deployment_of(request: ChatRequest) -> Hashable:
-    key = request.api_key.get_secret_value() if request.api_key else ""
-    return (request.provider.id, request.model, request.base_url, hash(key))
+    return (request.provider.id, request.model, request.base_url, hash(key_of(request)))
 
 
 class Cooldowns:

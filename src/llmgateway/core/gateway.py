@@ -126,12 +126,12 @@ class Gateway:
 
     def _balance(self, deployments: list[ChatRequest], weights: list[float]) -> list[ChatRequest]:
         """Weighted random order (Efraimidis-Spirakis keys), deployments cooling down last."""
-        keyed = [(random.random() ** (1.0 / w), d) for d, w in zip(deployments, weights)]
-        keyed.sort(key=lambda pair: pair[0], reverse=True)
-        ordered = [d for _, d in keyed]
-        return [d for d in ordered if self.cooldowns.available(deployment_of(d))] + [
-            d for d in ordered if not self.cooldowns.available(deployment_of(d))
+        keyed = [
+            (not self.cooldowns.available(deployment_of(d)), -(random.random() ** (1.0 / w)), d)
+            for d, w in zip(deployments, weights)
         ]
+        keyed.sort(key=lambda entry: entry[:2])
+        return [d for _, _, d in keyed]
 
     async def _with_history(self, request: ChatRequest, chat: ChatInput) -> ChatRequest:
         if chat.session_id:

@@ -82,6 +82,11 @@ class ChatRequest:
         return ""
 
 
+def key_of(request: ChatRequest | EmbeddingRequest) -> str:
+    """The provider key in clear, for the SDK that sends it (empty when the provider needs none)."""
+    return request.api_key.get_secret_value() if request.api_key else ""
+
+
 def message_text(message: dict[str, Any]) -> str:
     """The text of a message whose content is a string or a list of content parts."""
     content = message.get("content")

@@ -25,7 +25,7 @@ import httpx2
 import orjson
 
 from llmgateway.core.errors import BadRequestError, UpstreamError
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
+from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
 from llmgateway.providers.base import (
     ChatEvent,
     EmbeddingResult,
@@ -81,7 +81,7 @@ class AnthropicAdapter:
         raise EmbeddingsNotSupportedError("anthropic has no embeddings API")
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        api_key = request.api_key.get_secret_value() if request.api_key else ""
+        api_key = key_of(request)
         client = self._clients.get(request.base_url, api_key)
         body = build_messages_body(request)
         version = request.vendor_options.get("api_version", DEFAULT_API_VERSION)

@@ -34,7 +34,7 @@ from llmgateway.core.errors import (
     UpstreamUnavailableError,
     upstream_status_error,
 )
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
+from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
 from llmgateway.providers.base import (
     ChatEvent,
     EmbeddingResult,
@@ -90,7 +90,7 @@ class GoogleAdapter:
         return genai.Client(api_key=api_key, http_options=self._http_options(base_url))
 
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> genai.Client:
-        api_key = request.api_key.get_secret_value() if request.api_key else ""
+        api_key = key_of(request)
         options = request.vendor_options
         try:
             return self._clients.get(request.base_url, api_key, options.get("project", ""), options.get("location", ""))

@@ -16,7 +16,7 @@ import openai
 import orjson
 
 from llmgateway.core.errors import UpstreamError
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
+from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
 from llmgateway.providers.base import (
     ChatEvent,
     EmbeddingResult,
@@ -48,7 +48,7 @@ class OpenAIAdapter:
         await self._http.aclose()
 
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
-        api_key = request.api_key.get_secret_value() if request.api_key else ""
+        api_key = key_of(request)
         return self._clients.get(request.base_url, api_key), api_key
 
 
@@ -101,7 +101,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         )
 
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
-        api_key = request.api_key.get_secret_value() if request.api_key else ""
+        api_key = key_of(request)
         api_version = str(request.vendor_options.get("api_version", ""))
         return self._azure_clients.get(request.base_url, api_key, api_version), api_key
 

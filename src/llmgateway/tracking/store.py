@@ -6,7 +6,7 @@ import logging
 import statistics
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 from alembic import command
@@ -175,8 +175,7 @@ def _percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-def _summarise(group_by: str, name: str, rows: Iterable[Any]) -> dict[str, Any]:
-    rows = list(rows)
+def _summarise(group_by: str, name: str, rows: list[Any]) -> dict[str, Any]:
     ok = [r for r in rows if r.status == "success"]
     latencies = [r.latency_s for r in ok if r.latency_s is not None]
     ttfts = [r.time_to_first_token_s for r in ok if r.time_to_first_token_s is not None]

@@ -27,11 +27,10 @@ _MAX_SESSIONS_IN_MEMORY = 10_000
 
 class Tracker:
     def __init__(self, settings: Settings) -> None:
-        self.enabled = settings.tracking_enabled
         self._shutdown_grace_s = settings.shutdown_grace_s
         self.store: RequestStore | None = None
         self.writer: TrackingWriter | None = None
-        if self.enabled:
+        if settings.tracking_enabled:
             self.store = RequestStore(settings.database_url)
             self.writer = TrackingWriter(
                 self.store,
