@@ -188,12 +188,25 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     defaults: dict[str, Any] = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'llmgateway.db'}",
         "tracking_spill_path": tmp_path / "spill.jsonl",
+        "tracking_dead_letter_path": tmp_path / "dead-letters.jsonl",
+        "tracking_journal_dir": tmp_path / "journal",
         "retry_backoff_base_s": 0.01,
         "retry_backoff_max_s": 0.05,
         "tracking_flush_interval_s": 0.05,
         "access_log": False,  # tests that read access logs run `llmgateway serve`
     }
     return Settings(_env_file=None, **{**defaults, **overrides})  # type: ignore[call-arg]
+
+
+def new_writer(store: Any, spill: Any, *, queue_size: int, batch_size: int, flush_interval_s: float,
+               buffer_records: int = 1000, journal: Any = None) -> Any:
+    """A request-log writer over `store`, its dead letters beside the spill file."""
+    from llmgateway.tracking.spill import DeadLetterFile
+    from llmgateway.tracking.writer import TrackingWriter
+
+    dead_letters = DeadLetterFile(spill.path.with_name("dead-letters.jsonl"))
+    return TrackingWriter(store, spill, dead_letters, journal, queue_size=queue_size, batch_size=batch_size,
+                          flush_interval_s=flush_interval_s, buffer_records=buffer_records)  # fmt: skip
 
 
 @contextmanager

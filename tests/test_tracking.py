@@ -18,8 +18,7 @@ import pytest
 from llmgateway.settings import Settings
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import RequestStore
-from llmgateway.tracking.writer import TrackingWriter
-from tests.conftest import _postgres_admin, free_port, make_settings, running_gateway
+from tests.conftest import _postgres_admin, free_port, make_settings, new_writer, running_gateway
 from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -180,7 +179,7 @@ async def test_full_queue_spills_and_the_spill_is_replayed(tmp_path: Path) -> No
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
     await store.migrate()
     spill = SpillFile(tmp_path / "spill.jsonl")
-    writer = TrackingWriter(store, spill, queue_size=5, batch_size=10, flush_interval_s=0.01)
+    writer = new_writer(store, spill, queue_size=5, batch_size=10, flush_interval_s=0.01)
     for i in range(50):  # before the writer runs: 5 queue, 45 spill
         writer.submit(_row(i))
     assert writer.stats().spilled == 45 and spill.pending_records() == 45
@@ -200,7 +199,7 @@ async def test_database_outage_spills_then_replays(postgres_url: str, tmp_path: 
     store = RequestStore(postgres_url)
     await store.migrate()
     spill = SpillFile(tmp_path / "spill.jsonl")
-    writer = TrackingWriter(store, spill, queue_size=100, batch_size=10, flush_interval_s=0.01)
+    writer = new_writer(store, spill, queue_size=100, batch_size=10, flush_interval_s=0.01)
     writer.start()
     writer.submit(_row(0))
     await writer.flush()
@@ -231,7 +230,7 @@ async def test_shutdown_with_the_database_down_spills_what_is_queued(tmp_path: P
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
     await store.migrate()
     spill = SpillFile(tmp_path / "spill.jsonl")
-    writer = TrackingWriter(store, spill, queue_size=100, batch_size=100, flush_interval_s=10)
+    writer = new_writer(store, spill, queue_size=100, batch_size=100, flush_interval_s=10)
     writer.start()
     for i in range(20):
         writer.submit(_row(i))
@@ -241,7 +240,7 @@ async def test_shutdown_with_the_database_down_spills_what_is_queued(tmp_path: P
 
     # the next start replays it
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
-    writer = TrackingWriter(store, spill, queue_size=100, batch_size=100, flush_interval_s=0.01)
+    writer = new_writer(store, spill, queue_size=100, batch_size=100, flush_interval_s=0.01)
     writer.start()
     writer.submit(_row(20))
     await writer.flush()

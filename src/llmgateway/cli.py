@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=not settings.access_log,  # the gateway writes its own, as JSON
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        http="llmgateway.api.http_protocol:BoundedHeadHttpProtocol",
     )
     return 0
 

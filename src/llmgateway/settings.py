@@ -46,12 +46,15 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=1_000_000, ge=1)
     max_tools: int = Field(default=128, ge=0)
     max_json_depth: int = Field(default=32, ge=2)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0)  # the whole body must arrive within this
 
     # -- deadlines, retries, fallbacks --------------------------------------------------------
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float | None = Field(default=None, gt=0)
     request_timeout_s: float = Field(default=600.0, gt=0)
     default_retries: int = Field(default=0, ge=0, le=10)
+    max_attempts: int = Field(default=10, ge=1)  # upstream calls per client request, retries and fallbacks together
     retry_backoff_base_s: float = Field(default=0.5, ge=0)
     retry_backoff_max_s: float = Field(default=8.0, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
@@ -69,6 +72,12 @@ class Settings(BaseSettings):
     tracking_batch_size: int = Field(default=200, ge=1)
     tracking_flush_interval_s: float = Field(default=0.5, gt=0)
     tracking_spill_path: Path = Path("llmgateway.spill.jsonl")
+    tracking_dead_letter_path: Path = Path("llmgateway.deadletter.jsonl")
+    tracking_journal_dir: Path | None = Field(
+        default=Path("llmgateway.journal"), description="Where finished records are journaled before their answer ends."
+    )
+    tracking_buffer_records: int = Field(default=10_000, ge=1)  # in memory while no database and no disk
+    session_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
@@ -88,6 +97,10 @@ class Settings(BaseSettings):
         if value is None:
             value = _dotenv_values().get(name)
         return value or None
+
+    def vendor_variable_names(self) -> set[str]:
+        """The names of every variable set, in the environment or in `.env`."""
+        return set(os.environ) | set(_dotenv_values())
 
     def vendor_secret(self, name: str) -> SecretStr | None:
         """A vendor key, wrapped so that it never prints."""

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         tracker = Tracker(settings)
         await tracker.start()
         metrics = GatewayMetrics()
-        metrics.watch_tracking(*tracker.gauges())
+        metrics.watch_tracking(tracker.gauges())
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer)
         gateway.warm_up()
@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     # Added innermost first: CORS answers preflights, intake stamps and bounds, then access.
     if settings.master_key is not None:
         app.add_middleware(MasterKeyMiddleware, master_key=settings.master_key.get_secret_value())
-    app.add_middleware(RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
+    )
     if settings.access_log:
         configure_access_logger()
         app.add_middleware(AccessLogMiddleware, include_contents=settings.access_log_contents)

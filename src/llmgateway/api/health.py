@@ -17,9 +17,9 @@ async def health(request: Request) -> dict:
     state = request.app.state
     tracking = state.tracker.stats()
     return {
-        "status": "healthy",
+        "status": "degraded" if tracking is not None and tracking.degraded else "healthy",
         "version": __version__,
         "uptime_s": round(time.monotonic() - state.started_at, 3),
         "providers": state.gateway.catalog.provider_ids(),
-        "tracking": None if tracking is None else asdict(tracking),
+        "tracking": None if tracking is None else {**asdict(tracking), "degraded": tracking.degraded},
     }

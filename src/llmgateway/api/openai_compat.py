@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
 from llmgateway.api.engine import gateway_of, tool_call_fragment
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 # Body fields that are not sampling parameters: OpenAI's others, and the gateway's options.
 _NOT_PARAMETERS = frozenset(GatewayOptions.model_fields) | {
     "model", "messages", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "user",
-    "parallel_tool_calls", "metadata", "store",
+    "parallel_tool_calls", "metadata", "store", "api_key",
 }  # fmt: skip
 
 
@@ -53,6 +53,9 @@ class ChatCompletionBody(GatewayOptions):
     response_format: dict[str, Any] | None = None
     n: int | None = Field(default=None, ge=1, le=1, description="one choice per request")
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    api_key: SecretStr | None = Field(
+        default=None, description="A provider key, taken as the engine API's `api_key` (LLMGATEWAY_ALLOW_CLIENT_KEYS)."
+    )
 
     def parameters(self) -> dict[str, Any]:
         fields = self.model_dump(exclude_none=True)
@@ -86,6 +89,7 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
         tools=body.tools,
         tool_choice=body.tool_choice,
         response_format=body.response_format,
+        api_key=body.api_key,
     )
     route = gateway.catalog.routes.get(body.model)
     if route is not None:

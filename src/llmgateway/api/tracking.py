@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from llmgateway.api.export import csv_response, to_csv
+from llmgateway.api.export import csv_response
 from llmgateway.core.errors import GatewayError, ValidationFailedError
 from llmgateway.tracking.store import LogFilter, RequestStore
 from llmgateway.tracking.tracker import Tracker
@@ -66,7 +66,7 @@ async def logs(
     where = LogFilter(provider, model, session_id, status, parse_instant(since, "since"), parse_instant(until, "until"))
     rows = await store.logs(where, skip, limit)
     if format == "csv":
-        return csv_response(to_csv(rows), "llmgateway-logs.csv")
+        return await csv_response(rows, "llmgateway-logs.csv")
     return rows
 
 

@@ -20,7 +20,8 @@ from opentelemetry import trace
 
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.errors import GatewayError, UpstreamTimeoutError
-from llmgateway.core.request import ChatRequest
+from llmgateway.core.request import ChatRequest, key_of
+from llmgateway.core.secrets import SecretScrubber
 from llmgateway.metrics.collector import MetricsCollector
 from llmgateway.metrics.pricing import TokenCounts, cost_usd
 from llmgateway.metrics.report import build_metrics
@@ -80,7 +81,9 @@ class Call:
 
     `targets` are the primary request first, then its fallbacks (and, for a route, its other
     deployments). A retryable failure is retried on the same target with backoff, then the
-    next target is tried, as long as nothing has reached the client.
+    next target is tried, as long as nothing has reached the client and fewer than
+    `max_attempts` upstream calls were made. Every error an adapter raises is scrubbed of
+    credentials here, before the client, the record, a log or a span sees it.
     """
 
     def __init__(
@@ -93,6 +96,8 @@ class Call:
         first_token_timeout_s: float | None,
         retry_policy: RetryPolicy,
         cooldowns: Cooldowns,
+        scrubber: SecretScrubber,
+        max_attempts: int,
         on_finish: Callable[[CallResult], None] | None = None,
         tracer: trace.Tracer | None = None,
     ) -> None:
@@ -109,6 +114,8 @@ class Call:
         self._first_token_deadline: float | None = None  # per attempt
         self._retry_policy = retry_policy
         self._cooldowns = cooldowns
+        self._scrubber = scrubber
+        self._max_attempts = max_attempts
         self._on_finish = on_finish
         self._text: list[str] = []
         self._tool_calls: dict[int, dict[str, Any]] = {}
@@ -150,7 +157,7 @@ class Call:
                 return
             except GatewayError as exc:
                 error = exc
-                if self._emitted or not exc.retryable or self._spent():
+                if self._emitted or not exc.retryable or self._spent() or self._attempts_spent():
                     break
         assert error is not None
         self._status, self._error = "error", error
@@ -177,6 +184,7 @@ class Call:
                 self._cooldowns.succeeded(deployment)
                 return
             except GatewayError as exc:
+                self._scrubber.scrub_error(exc, (key_of(target),))
                 span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
                 span.set_attribute("error.type", exc.error_type)
                 self._attempts.append(
@@ -185,7 +193,8 @@ class Call:
                 )  # fmt: skip
                 if exc.retryable:
                     self._cooldowns.failed(deployment)
-                if self._emitted or not exc.retryable or attempt > target.retries or self._spent():
+                if (self._emitted or not exc.retryable or attempt > target.retries or self._spent()
+                        or self._attempts_spent()):
                     raise
                 self._reset_attempt_state()
                 backoff = self._retry_policy.delay(attempt, exc)
@@ -195,6 +204,9 @@ class Call:
 
     def _spent(self) -> bool:
         return asyncio.get_running_loop().time() >= self._deadline
+
+    def _attempts_spent(self) -> bool:
+        return len(self._attempts) >= self._max_attempts
 
     async def _next_event(self, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
         deadline = self._deadline

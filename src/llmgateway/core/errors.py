@@ -1,25 +1,11 @@
 """The one exception hierarchy of the gateway.
 
 Every failure a client can see is a `GatewayError` with an HTTP status and an error type;
-api/errors.py maps it to a JSON body once. Messages never carry a provider key: errors that
-quote a vendor pass its message through `scrub_secrets` first.
+api/errors.py maps it to a JSON body once. Messages that quote a vendor are scrubbed of
+credentials in one place (core/secrets.py) before anyone sees them.
 """
 
 from __future__ import annotations
-
-import re
-from typing import Iterable
-
-# Key-shaped tokens a vendor may quote back, even masked ("sk-proj-****abcd").
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9_*\-.]{3,}", re.IGNORECASE)
-
-
-def scrub_secrets(message: str, secrets: Iterable[str | None] = ()) -> str:
-    """The message with every given secret, and anything shaped like a key, redacted."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", message)
 
 
 class GatewayError(Exception):
@@ -142,7 +128,6 @@ def upstream_status_error(
     upstream_status: int,
     vendor_message: str,
     *,
-    secrets: Iterable[str | None] = (),
     retry_after: str | None = None,
 ) -> UpstreamError:
     """Map a vendor's HTTP error to the status our client sees (5xx becomes 502)."""
@@ -152,7 +137,7 @@ def upstream_status_error(
     )
     headers = {"Retry-After": retry_after} if retry_after else None
     return UpstreamError(
-        f"upstream returned {upstream_status}: {scrub_secrets(vendor_message, secrets)}",
+        f"upstream returned {upstream_status}: {vendor_message}",
         status_code=status,
         upstream_status=upstream_status,
         retryable=retryable,

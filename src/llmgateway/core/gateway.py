@@ -31,7 +31,8 @@ from llmgateway.core.errors import (
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.recording import CallObserver, Recorder
-from llmgateway.core.request import ChatInput, ChatRequest, EmbeddingRequest, Origin
+from llmgateway.core.request import ChatInput, ChatRequest, EmbeddingRequest, Origin, key_of
+from llmgateway.core.secrets import SecretScrubber, server_credentials
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
 
@@ -55,6 +56,7 @@ class Gateway:
         self._tracer = tracer
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
+        self.scrubber = SecretScrubber(server_credentials(settings, catalog))
 
     def provider(self, provider_id: str) -> ProviderSpec:
         spec = self.catalog.provider(provider_id)
@@ -69,28 +71,26 @@ class Gateway:
         A request refused here is recorded too, so the log holds every request.
         """
         try:
-            check_request_limits(self.settings, chat.messages, chat.parameters, chat.tools, chat.response_format)
             spec = self.provider(provider_id)
             request = self._target(spec, model, chat, origin, self._api_key(spec, chat.api_key))
             request.fallbacks = [self._fallback(name, chat, origin) for name in chat.fallbacks]
+            return await self._bounded_with_history(request, chat)
         except GatewayError as exc:
             self._record_refusal(exc, origin, provider_id, model, chat.session_id)
             raise
-        return await self._with_history(request, chat)
 
     async def build_route_request(self, route: RouteSpec, chat: ChatInput, origin: Origin) -> ChatRequest:
         """A request for a named route: its deployments in weighted random order (cooling ones
         last), then the route's fallbacks, then the request's own."""
         try:
-            check_request_limits(self.settings, chat.messages, chat.parameters, chat.tools, chat.response_format)
             deployments = [self._route_target(target, chat, origin) for target in route.targets]
             ordered = self._balance(deployments, [t.weight for t in route.targets])
             request = ordered[0]
             request.fallbacks = ordered[1:] + [self._fallback(name, chat, origin) for name in (*route.fallbacks, *chat.fallbacks)]
+            return await self._bounded_with_history(request, chat)
         except GatewayError as exc:
             self._record_refusal(exc, origin, route.name, route.name, chat.session_id)
             raise
-        return await self._with_history(request, chat)
 
     def _target(self, spec: ProviderSpec, model: str, chat: ChatInput, origin: Origin, api_key: SecretStr | None) -> ChatRequest:
         return ChatRequest(
@@ -133,12 +133,15 @@ class Gateway:
         keyed.sort(key=lambda entry: entry[:2])
         return [d for _, _, d in keyed]
 
-    async def _with_history(self, request: ChatRequest, chat: ChatInput) -> ChatRequest:
+    async def _bounded_with_history(self, request: ChatRequest, chat: ChatInput) -> ChatRequest:
+        """The earlier turns of the session put before the request's messages; the request
+        limits are checked on the result, which is what goes upstream."""
         if chat.session_id:
             history = await self.recorder.conversation(chat.session_id)
             if history:
                 for target in (request, *request.fallbacks):
                     target.messages = [*history, *chat.messages]
+        check_request_limits(self.settings, request.messages, chat.parameters, chat.tools, chat.response_format)
         return request
 
     async def embed(
@@ -169,6 +172,8 @@ class Gateway:
                     result = await self.adapters.get(spec.adapter).embed(request)
             except TimeoutError:
                 raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
+            except GatewayError as exc:
+                raise self.scrubber.scrub_error(exc, (key_of(request),)) from None
         except GatewayError as exc:
             self._record_refusal(exc, origin, provider_id, model, None)
             raise
@@ -201,6 +206,8 @@ class Gateway:
             first_token_timeout_s=request.first_token_timeout_s or self.settings.first_token_timeout_s,
             retry_policy=self._retry_policy,
             cooldowns=self.cooldowns,
+            scrubber=self.scrubber,
+            max_attempts=self.settings.max_attempts,
             on_finish=self._finished,
             tracer=self._tracer,
         )

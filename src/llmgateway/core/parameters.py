@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from llmgateway.catalog import ParameterSpec, ProviderSpec
@@ -9,6 +10,12 @@ from llmgateway.core.errors import ValidationFailedError
 
 # Keys that the gateway sets itself; a client may not override them through `parameters`.
 _RESERVED = frozenset({"model", "messages", "stream", "stream_options", "n", "tools", "tool_choice", "response_format"})
+# Names that carry credentials: never a parameter, so never forwarded to a vendor nor stored.
+_CREDENTIAL_NAME = re.compile(
+    r"(?:x[-_])?(?:api[-_]?key|access[-_]?token|auth[-_]?token|authorization|secret|password|credentials?"
+    r"|(?:aws[-_])?secret[-_]access[-_]key|session[-_]token)",
+    re.IGNORECASE,
+)
 
 
 def validate_parameters(provider: ProviderSpec, model: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
@@ -28,6 +35,8 @@ def validate_parameters(provider: ProviderSpec, model: str, parameters: dict[str
             continue
         if key in _RESERVED:
             raise ValidationFailedError(f"parameters.{key}: set by the gateway, not a sampling parameter")
+        if _CREDENTIAL_NAME.fullmatch(key):
+            raise ValidationFailedError(f"parameters.{key}: credentials are not parameters; the key goes in 'api_key'")
         if key in unsupported:
             raise ValidationFailedError(f"parameters.{key}: model {model!r} does not accept this parameter")
         spec = known.get(key)

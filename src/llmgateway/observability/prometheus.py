@@ -19,6 +19,18 @@ _TTFT_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 4, 8, 15, 30)
 _ITL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1)
 
 
+# The request log writer's counts, as gauges: writer stat -> (gauge, description).
+_TRACKING_GAUGES = {
+    "queue_depth": ("llmgateway_tracking_queue_depth", "Records waiting for the background writer."),
+    "spilled": ("llmgateway_tracking_spilled_records", "Records sent to the spill file since start."),
+    "dead_lettered": ("llmgateway_tracking_dead_lettered_records",
+                      "Records the database refused, kept in the dead-letter file, since start."),
+    "buffered": ("llmgateway_tracking_buffered_records",
+                 "Records waiting in memory: neither the database nor the disk takes them now."),
+    "dropped": ("llmgateway_tracking_dropped_records", "Records lost for want of database, disk and memory, since start."),
+}  # fmt: skip
+
+
 def model_label(result: CallResult) -> str:
     spec = result.request.provider.model(result.model) or result.request.model_spec
     return spec.name if spec is not None else "other"
@@ -41,12 +53,10 @@ class GatewayMetrics:
         self.cost = Counter("llmgateway_cost_usd", "Cost of calls with a known price, in USD.", labels, registry=self.registry)
         self.in_flight = Gauge("llmgateway_requests_in_flight", "Chat calls under way.", registry=self.registry)
 
-    def watch_tracking(self, queue_depth: Callable[[], float], spilled: Callable[[], float]) -> None:
+    def watch_tracking(self, gauges: dict[str, Callable[[], float]]) -> None:
         """Gauges read at scrape time from the request log's writer."""
-        Gauge("llmgateway_tracking_queue_depth", "Records waiting for the background writer.",
-              registry=self.registry).set_function(queue_depth)  # fmt: skip
-        Gauge("llmgateway_tracking_spilled_records", "Records sent to the spill file since start.",
-              registry=self.registry).set_function(spilled)  # fmt: skip
+        for stat, (name, description) in _TRACKING_GAUGES.items():
+            Gauge(name, description, registry=self.registry).set_function(gauges[stat])
 
     def started(self) -> None:
         self.in_flight.inc()

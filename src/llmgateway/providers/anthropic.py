@@ -81,11 +81,10 @@ class AnthropicAdapter:
         raise EmbeddingsNotSupportedError("anthropic has no embeddings API")
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        api_key = key_of(request)
-        client = self._clients.get(request.base_url, api_key)
+        client = self._clients.get(request.base_url, key_of(request))
         body = build_messages_body(request)
         version = request.vendor_options.get("api_version", DEFAULT_API_VERSION)
-        with sdk_errors(anthropic, api_key):
+        with sdk_errors(anthropic):
             response = await client.post(
                 "/v1/messages",
                 cast_to=httpx2.Response,

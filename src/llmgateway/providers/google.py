@@ -66,7 +66,19 @@ FINISH_REASONS = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
-_PARAMETER_NAMES = {"max_tokens": "max_output_tokens", "stop": "stop_sequences"}
+# The engine API's parameters that are fields of `GenerateContentConfig`, by their SDK names.
+# Any other parameter goes into the REST body (`HttpOptions.extra_body`), never into the config,
+# whose `http_options` would let a client set the host, headers and credentials of the call.
+_CONFIG_FIELDS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "max_tokens": "max_output_tokens",
+    "stop": "stop_sequences",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "seed": "seed",
+}
 
 
 class GoogleAdapter:
@@ -151,7 +163,18 @@ def _api_error(exc: genai_errors.APIError, started: bool) -> UpstreamError:
 
 
 def build_config(request: ChatRequest, system: str | None) -> dict[str, Any]:
-    config: dict[str, Any] = {_PARAMETER_NAMES.get(k, k): v for k, v in request.parameters.items()}
+    """The call's `GenerateContentConfig`: the parameters the adapter knows, mapped by name;
+    every other parameter is merged into the JSON body the SDK sends, as the client wrote it
+    (for example `{"safetySettings": [...]}` or `{"generationConfig": {"responseLogprobs": true}}`)."""
+    config: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    for name, value in request.parameters.items():
+        if name in _CONFIG_FIELDS:
+            config[_CONFIG_FIELDS[name]] = value
+        else:
+            body[name] = value
+    if body:
+        config["http_options"] = types.HttpOptions(extra_body=body)
     if isinstance(config.get("stop_sequences"), str):
         config["stop_sequences"] = [config["stop_sequences"]]
     if system:

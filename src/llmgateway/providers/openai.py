@@ -47,15 +47,14 @@ class OpenAIAdapter:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
-        api_key = key_of(request)
-        return self._clients.get(request.base_url, api_key), api_key
+    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> openai.AsyncOpenAI:
+        return self._clients.get(request.base_url, key_of(request))
 
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        client, api_key = self._client_for(request)
+        client = self._client_for(request)
         body = build_chat_body(request)
-        with sdk_errors(openai, api_key):
+        with sdk_errors(openai):
             # `client.post` with a raw response: the SDK's URL, auth and error mapping, without
             # its per-request transform of typed params (~230 us) or typed chunk models.
             response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
@@ -74,9 +73,9 @@ class OpenAIAdapter:
                 await response.aclose()
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        client, api_key = self._client_for(request)
+        client = self._client_for(request)
         body = {"model": request.model, "input": request.inputs, "encoding_format": "float", **request.options}
-        with sdk_errors(openai, api_key):
+        with sdk_errors(openai):
             response = await client.post("/embeddings", cast_to=httpx2.Response, body=body)
             payload = orjson.loads(response.content)
         data = sorted(payload.get("data") or (), key=lambda item: item.get("index", 0))
@@ -100,10 +99,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             api_key=api_key, azure_endpoint=endpoint, api_version=api_version, http_client=self._http, max_retries=0
         )
 
-    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> tuple[openai.AsyncOpenAI, str]:
-        api_key = key_of(request)
+    def _client_for(self, request: ChatRequest | EmbeddingRequest) -> openai.AsyncOpenAI:
         api_version = str(request.vendor_options.get("api_version", ""))
-        return self._azure_clients.get(request.base_url, api_key, api_version), api_key
+        return self._azure_clients.get(request.base_url, key_of(request), api_version)
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:

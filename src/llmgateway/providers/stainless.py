@@ -24,14 +24,14 @@ from llmgateway.core.errors import (
 
 
 @contextmanager
-def sdk_errors(sdk: ModuleType, api_key: str) -> Iterator[None]:
+def sdk_errors(sdk: ModuleType) -> Iterator[None]:
     """Translate what `sdk` (the openai or anthropic module) and httpx2 raise."""
     try:
         yield
     except GatewayError:
         raise
     except sdk.APIStatusError as exc:
-        raise status_error(exc, api_key) from None
+        raise status_error(exc) from None
     except (sdk.APITimeoutError, httpx2.TimeoutException):
         raise UpstreamTimeoutError("the upstream did not answer in time") from None
     except (sdk.APIConnectionError, httpx2.TransportError) as exc:
@@ -40,12 +40,11 @@ def sdk_errors(sdk: ModuleType, api_key: str) -> Iterator[None]:
         raise UpstreamUnavailableError("the upstream sent a body that is not JSON") from None
 
 
-def status_error(exc: Any, api_key: str) -> UpstreamError:
-    """An SDK status error as ours: the vendor's message (scrubbed), Retry-After kept."""
+def status_error(exc: Any) -> UpstreamError:
+    """An SDK status error as ours: the vendor's message, Retry-After kept."""
     return upstream_status_error(
         exc.status_code,
         str(vendor_message(exc.body) or exc.message),
-        secrets=(api_key,),
         retry_after=exc.response.headers.get("retry-after"),
     )
 

@@ -43,6 +43,7 @@ requests = Table(
     Column("attempts", Json),
     Column("client_address", String(64)),
     Column("key_fingerprint", String(32)),
+    Column("sanitized", Boolean),  # a value was converted or cut to be stored (see storable.py)
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_session", "session_id", "created_at"),
     Index("ix_requests_provider_model", "provider", "model_requested"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -66,6 +67,15 @@ class RequestStore:
                 await conn.run_sync(lambda sync_conn: command.upgrade(_alembic_config(sync_conn), "head"))
         except (SQLAlchemyError, OSError) as exc:
             raise MigrationError(f"the request log database could not be migrated: {exc}") from exc
+
+    async def reachable(self, timeout_s: float = 5.0) -> bool:
+        """Whether the database answers a trivial query now."""
+        try:
+            async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Insert rows; a row whose id is already stored (a replayed spill) is skipped."""
