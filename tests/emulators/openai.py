@@ -27,6 +27,24 @@ from tests.emulators.base import DEFAULT_REPLY, TOOL_ARGUMENT_PIECES, VALID_KEY,
 __all__ = ["DEFAULT_REPLY", "VALID_KEY", "Fault", "OpenAIEmulator"]
 
 
+# Fields whose type the API checks before anything else, as it reports them.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "max_tokens": (int,), "max_completion_tokens": (int,), "n": (int,), "seed": (int,),
+    "temperature": (int, float), "top_p": (int, float), "frequency_penalty": (int, float),
+    "presence_penalty": (int, float), "stream": (bool,), "model": (str,), "messages": (list,),
+}  # fmt: skip
+
+
+def _invalid_type(body: dict[str, Any]) -> str | None:
+    """OpenAI's 400 for a field of the wrong type ("Invalid type for 'n': expected an integer...")."""
+    for name, kinds in _FIELD_TYPES.items():
+        value = body.get(name)
+        if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            expected = {int: "an integer", float: "a number", bool: "a boolean", str: "a string", list: "an array"}[kinds[-1]]
+            return f"Invalid type for '{name}': expected {expected}, but got {type(value).__name__} instead."
+    return None
+
+
 class OpenAIEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
@@ -61,6 +79,9 @@ class OpenAIEmulator(EmulatorState):
                 "invalid_request_error",
                 "invalid_api_key",
             )
+        invalid = _invalid_type(body)
+        if invalid is not None:
+            return _error(400, invalid, "invalid_request_error", "invalid_type")
         fault = self.next_fault()
         if fault and fault.kind == "status":
             error_type = "requests" if fault.status == 429 else "server_error"
