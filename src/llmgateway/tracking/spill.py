@@ -11,6 +11,7 @@ kept for an operator, never retried, so one bad record never blocks the others.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -25,15 +26,29 @@ def read_batches(path: Path, batch_size: int) -> Iterator[list[dict[str, Any]]]:
     with open(path, "rb") as f:
         for line in f:
             if line.strip():
-                try:
-                    batch.append(orjson.loads(line))
-                except orjson.JSONDecodeError:
-                    continue  # a line torn by a crash mid-write
+                record = _parsed(line)
+                if record is not None:
+                    batch.append(record)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
     if batch:
         yield batch
+
+
+def _parsed(line: bytes) -> dict[str, Any] | None:
+    """A record line; the stdlib parser takes what orjson refuses (lone surrogates, integers
+    past 64 bits, deep nesting, from files written before records were made storable).
+    None for a line torn by a crash mid-write."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        record = json.loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 class SpillFile:

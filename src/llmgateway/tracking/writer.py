@@ -197,6 +197,9 @@ class TrackingWriter:
                 logger.exception("the request log's writer failed on a batch; keeping it for the next round")
                 self._keep(batch)
                 await asyncio.sleep(_RETRY_AFTER_FAILURE_S)
+            except BaseException:  # the task ends (and is started again): the batch stays
+                self._keep(batch)
+                raise
             finally:
                 for _ in batch:
                     self._queue.task_done()
