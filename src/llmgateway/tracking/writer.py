@@ -186,10 +186,8 @@ class TrackingWriter:
         while True:
             batch: list[Entry] = []
             try:
-                if await self._next_batch(batch):
-                    await self._handle(batch)
-                elif self._buffer:
-                    await self._handle([])
+                await self._next_batch(batch)
+                await self._handle(batch)  # with no new record: a retry of what waits
             except asyncio.CancelledError:
                 self._buffer.extend(batch)  # shutdown caught a batch in hand: close() spills it
                 raise
@@ -204,28 +202,32 @@ class TrackingWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _next_batch(self, batch: list[Entry]) -> bool:
-        """Wait for a record (while records wait in memory, only until it is time to retry
-        them), let more gather for one flush interval, then take them all (up to a batch).
+    async def _next_batch(self, batch: list[Entry]) -> None:
+        """Wait for a record (while records wait in memory or in the spill file, only until
+        it is time to retry them), let more gather for one flush interval, then take them
+        all (up to a batch).
 
         Sleeping once per batch, rather than waking for every record, keeps the writer's
         share of the event loop flat under load.
         """
+        waiting = self._buffer or not self._healthy or self._spill.pending_records()
         try:
-            async with asyncio.timeout(_RETRY_AFTER_FAILURE_S if self._buffer else None):
+            async with asyncio.timeout(_RETRY_AFTER_FAILURE_S if waiting else None):
                 batch.append(await self._queue.get())
         except TimeoutError:
-            return False
+            return
         if self._queue.qsize() < self._batch_size - len(batch):
             await asyncio.sleep(self._flush_interval_s)
         batch.extend(self._take(self._batch_size - len(batch)))
-        return True
 
     async def _handle(self, batch: list[Entry]) -> None:
         entries = [*self._buffer, *batch]
         self._buffer.clear()
+        if not entries and not self._healthy and await self._store.reachable():
+            self._stored(0)  # idle, and the database answers again: replay what waits
         if not self._healthy and time.monotonic() < self._retry_at:
-            await self._offload_off_loop(entries)
+            if entries:
+                await self._offload_off_loop(entries)
         else:
             unstored = await self._insert(entries)
             if unstored:
