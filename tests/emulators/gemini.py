@@ -38,6 +38,7 @@ class GeminiEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
         self.access_token: str | None = None  # Vertex AI: the token /token issued, which calls must bear
+        self.api_key = VALID_KEY  # the Developer API key it accepts (Google's are AIza...; tests may set one)
         self.app = Starlette(
             routes=[
                 *(Route(f"/{v}/models/{{model}}:streamGenerateContent", self.stream_generate, methods=["POST"])
@@ -65,7 +66,7 @@ class GeminiEmulator(EmulatorState):
     def authorized(self, request: Request) -> bool:
         if "/projects/" in request.url.path:
             return self.access_token is not None and request.headers.get("authorization") == f"Bearer {self.access_token}"
-        return request.headers.get("x-goog-api-key") == VALID_KEY
+        return request.headers.get("x-goog-api-key") == self.api_key
 
     async def stream_generate(self, request: Request) -> Response:
         body = orjson.loads(await request.body())

@@ -19,6 +19,7 @@ from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.gateway import Gateway
+from llmgateway.core.secrets import scrub_logs
 from llmgateway.providers.registry import AdapterRegistry
 from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
 from llmgateway.observability.prometheus import GatewayMetrics
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer)
         gateway.warm_up()
+        scrub_logs(gateway.scrubber)
         app.state.gateway = gateway
         app.state.tracker = tracker
         app.state.metrics = metrics

@@ -184,7 +184,7 @@ class Call:
                 self._cooldowns.succeeded(deployment)
                 return
             except GatewayError as exc:
-                self._scrubber.scrub_error(exc, (key_of(target),))
+                self._scrubber.scrub_error(exc, (key_of(target), *adapter.credentials(target)))
                 span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
                 span.set_attribute("error.type", exc.error_type)
                 self._attempts.append(

@@ -167,13 +167,14 @@ class Gateway:
                 vendor_options=self._vendor_options(spec, model),
             )
             deadline_s = self.settings.request_timeout_s - (time.monotonic() - origin.received_at)
+            adapter = self.adapters.get(spec.adapter)
             try:
                 async with asyncio.timeout(deadline_s):
-                    result = await self.adapters.get(spec.adapter).embed(request)
+                    result = await adapter.embed(request)
             except TimeoutError:
                 raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
             except GatewayError as exc:
-                raise self.scrubber.scrub_error(exc, (key_of(request),)) from None
+                raise self.scrubber.scrub_error(exc, (key_of(request), *adapter.credentials(request))) from None
         except GatewayError as exc:
             self._record_refusal(exc, origin, provider_id, model, None)
             raise

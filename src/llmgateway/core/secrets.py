@@ -104,3 +104,14 @@ class ScrubbingFilter(logging.Filter):
             record.exc_text = self._scrubber.scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None
         return True
+
+
+def scrub_logs(scrubber: SecretScrubber) -> None:
+    """Put the scrubbing filter on every handler the process logs through (the root's,
+    uvicorn's, and the last-resort handler that prints warnings when none is configured)."""
+    handlers = [*logging.getLogger().handlers, *([logging.lastResort] if logging.lastResort else [])]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "llmgateway"):
+        handlers.extend(logging.getLogger(name).handlers)
+    for handler in handlers:
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter(scrubber))

@@ -77,6 +77,9 @@ class AnthropicAdapter:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        return []  # the request's key is all it sends
+
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         raise EmbeddingsNotSupportedError("anthropic has no embeddings API")
 

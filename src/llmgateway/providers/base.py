@@ -84,6 +84,11 @@ class ProviderAdapter(Protocol):
         """Embed texts; providers without embeddings raise `EmbeddingsNotSupportedError`."""
         ...
 
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        """The credentials the adapter holds for the request beyond its key (service-account
+        tokens, AWS secrets), so that the gateway can scrub them from error messages."""
+        ...
+
     async def aclose(self) -> None:
         """Close pooled clients."""
         ...

@@ -80,6 +80,7 @@ class BedrockAdapter:
         )
         self._session = get_session()
         self._clients: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+        self._secrets: list[str] = []  # of the credentials the clients sign with, to scrub them
         self._lock = asyncio.Lock()
 
     async def _client(self, region: str, endpoint: str | None) -> Any:
@@ -93,7 +94,14 @@ class BedrockAdapter:
                         "bedrock-runtime", region_name=region, endpoint_url=endpoint, config=self._config
                     )
                     entry = self._clients[key] = (context, await context.__aenter__())
+                    credentials = await self._session.get_credentials()
+                    if credentials is not None:
+                        frozen = await credentials.get_frozen_credentials()
+                        self._secrets = [s for s in (frozen.secret_key, frozen.token) if s]
         return entry[1]
+
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        return list(self._secrets)
 
     async def aclose(self) -> None:
         for context, _client in self._clients.values():

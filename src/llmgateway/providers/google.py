@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Iterator
 
+import google.auth
+import google.auth.credentials
 import httpx2
 import orjson
 from google import genai
@@ -69,6 +71,7 @@ FINISH_REASONS = {
 # The engine API's parameters that are fields of `GenerateContentConfig`, by their SDK names.
 # Any other parameter goes into the REST body (`HttpOptions.extra_body`), never into the config,
 # whose `http_options` would let a client set the host, headers and credentials of the call.
+_CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _CONFIG_FIELDS = {
     "temperature": "temperature",
     "top_p": "top_p",
@@ -87,6 +90,7 @@ class GoogleAdapter:
         read = http_client.timeout.read
         self._timeout_ms = int(read * 1000) if read else None
         self._clients: ClientPool[genai.Client] = ClientPool(self._new_client)
+        self._credentials: dict[tuple[str, str], google.auth.credentials.Credentials] = {}
 
     def _http_options(self, base_url: str | None) -> types.HttpOptions:
         return types.HttpOptions(
@@ -97,15 +101,25 @@ class GoogleAdapter:
         )
 
     def _new_client(self, base_url: str | None, api_key: str, project: str, location: str) -> genai.Client:
-        if project:  # Vertex AI: credentials from the standard Google chain
-            return genai.Client(vertexai=True, project=project, location=location, http_options=self._http_options(base_url))
+        if project:  # Vertex AI: credentials from the standard Google chain, kept to scrub their tokens
+            credentials, _ = google.auth.default(scopes=[_CLOUD_PLATFORM_SCOPE])
+            self._credentials[(project, location)] = credentials
+            return genai.Client(vertexai=True, project=project, location=location, credentials=credentials,
+                                http_options=self._http_options(base_url))  # fmt: skip
         return genai.Client(api_key=api_key, http_options=self._http_options(base_url))
+
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        options = request.vendor_options
+        held = self._credentials.get((options.get("project", ""), options.get("location", "")))
+        return [held.token] if held is not None and held.token else []
 
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> genai.Client:
         api_key = key_of(request)
         options = request.vendor_options
         try:
             return self._clients.get(request.base_url, api_key, options.get("project", ""), options.get("location", ""))
+        except google_auth_exceptions.GoogleAuthError as exc:
+            raise _credentials_error(request, exc) from None
         except ValueError as exc:  # the SDK refuses to build a client it lacks settings for
             raise ProviderNotConfiguredError(f"provider {request.provider.id!r} is not configured: {exc}") from None
 
@@ -130,7 +144,7 @@ class GoogleAdapter:
         except genai_errors.APIError as exc:
             raise _api_error(exc, started) from None
         except google_auth_exceptions.GoogleAuthError as exc:
-            raise MissingCredentialsError(f"Google credentials failed for provider {request.provider.id!r}: {exc}") from None
+            raise _credentials_error(request, exc) from None
         except httpx2.TimeoutException:
             raise UpstreamTimeoutError("the upstream did not answer in time") from None
         except httpx2.TransportError as exc:
@@ -147,6 +161,10 @@ class GoogleAdapter:
             raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
         vectors = [e.values for e in result.embeddings or ()]
         return EmbeddingResult(vectors, None, request.model)
+
+
+def _credentials_error(request: ChatRequest | EmbeddingRequest, exc: Exception) -> MissingCredentialsError:
+    return MissingCredentialsError(f"Google credentials failed for provider {request.provider.id!r}: {exc}")
 
 
 def _api_error(exc: genai_errors.APIError, started: bool) -> UpstreamError:

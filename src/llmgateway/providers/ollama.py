@@ -54,6 +54,9 @@ class OllamaAdapter:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        return []  # the request's key is all it sends
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         client = self._clients.get(request.base_url)
         options, kwargs = build_options(request)

@@ -47,6 +47,9 @@ class OpenAIAdapter:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        return []  # the request's key is all it sends
+
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> openai.AsyncOpenAI:
         return self._clients.get(request.base_url, key_of(request))
 

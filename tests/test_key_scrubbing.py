@@ -1,0 +1,124 @@
+"""Vendors' errors that quote a key never carry it further: not to the client, the request
+log, the CSV export, nor the server's log. For every provider with a credential, on every
+error path (an HTTP error before the stream, an error inside the stream, streamed and not),
+with the key whole, URL-encoded and in part.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import served
+from tests.emulators.base import VALID_KEY, EmulatorState, Fault
+
+GOOGLE_KEY = "AIzaSyD3m0-Emulated_Key-0123456789abcdefg"  # shaped as Google's keys are
+AWS_SECRET = "emulator-secret-access-key-0123456789"
+
+
+@dataclass
+class Case:
+    emulator_fixture: str
+    model: str
+    secret: str
+
+
+CASES = {
+    "openai": Case("openai_emulator", "gpt-4o-mini", VALID_KEY),
+    "azure": Case("azure_emulator", "my-gpt4o-mini-deployment", VALID_KEY),
+    "anthropic": Case("anthropic_emulator", "claude-sonnet-4-5", VALID_KEY),
+    "google": Case("gemini_emulator", "gemini-2.5-flash", GOOGLE_KEY),
+    "vertexai": Case("vertex_emulator", "gemini-2.5-pro", "ya29.emulated-access-token"),
+    "bedrock": Case("bedrock_emulator", "anthropic.claude-sonnet-4-5-20250929-v1:0", AWS_SECRET),
+}
+
+
+def forms(secret: str) -> dict[str, str]:
+    """The ways a vendor may quote a key: whole, URL-encoded, a middle part, the start."""
+    return {
+        "whole": secret,
+        "url-encoded": "".join(f"%{ord(c):02X}" for c in secret),
+        "middle": secret[4:20],
+        "start": secret[:14],
+    }
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_keys_quoted_by_vendors_go_nowhere(
+    provider: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES[provider]
+    emulator: EmulatorState = request.getfixturevalue(case.emulator_fixture)
+    if provider == "google":
+        monkeypatch.setattr(emulator, "api_key", GOOGLE_KEY)
+        monkeypatch.setenv("GEMINI_API_KEY", GOOGLE_KEY)
+    leaks = forms(case.secret)
+    answers: list[str] = []
+    route = f"/api/engine/chat/{provider}"
+    with served(tmp_path, LLMGATEWAY_LOG_LEVEL="debug") as (port, _process):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            for name, leak in leaks.items():
+                message = f"Invalid credential ({name}): {leak}. Check your key."
+                for stream in (False, True):
+                    emulator.faults.append(Fault("status", status=400, message=message))
+                    r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
+                    assert r.status_code == 400, r.text
+                    assert "Check your key" in r.text  # the vendor's message is passed on, scrubbed
+                    answers.append(r.text)
+                    emulator.faults.append(Fault("midstream_error", message=message, after_chunks=1))
+                    r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
+                    assert r.status_code in (200, 502), r.text  # streamed: the error comes as an event
+                    assert "error" in r.text
+                    answers.append(r.text)
+            time.sleep(0.3)
+            rows = c.get("/api/tracking/logs", params={"limit": 100}).json()
+            csv_text = c.get("/api/tracking/logs", params={"format": "csv", "limit": 100}).text
+    assert len(rows) == 4 * len(leaks) and all(row["status"] == "error" for row in rows)
+    assert all(row["error_message"] and "[redacted]" in row["error_message"] for row in rows)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert "server.log" in files and "llmgateway.db" in files
+    for name, leak in leaks.items():
+        for answer in answers:
+            assert leak not in answer, (name, answer)
+        assert leak not in csv_text, name
+        for filename, content in files.items():
+            assert leak.encode() not in content, (name, filename)
+
+
+def test_a_key_from_the_request_body_is_scrubbed_too(gateway_factory: Callable[..., str], openai_emulator: EmulatorState) -> None:
+    body_key = "my-own-project-key-ABCDEFGHIJ0123"  # no known shape: found because it is the request's key
+    url = gateway_factory(allow_client_keys=True)
+    r = httpx.post(f"{url}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi", "api_key": body_key})
+    assert r.status_code == 401
+    assert "Incorrect API key provided: [redacted]" in r.json()["error"]["message"]
+    assert body_key[3:20] not in r.text
+
+
+def test_log_lines_and_tracebacks_are_scrubbed() -> None:
+    import io
+    import logging
+
+    from llmgateway.core.secrets import ScrubbingFilter, SecretScrubber
+
+    secret = "server-held-secret-0123456789"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ScrubbingFilter(SecretScrubber([secret])))
+    logger = logging.getLogger("llmgateway.test-scrubbing")
+    logger.addHandler(handler)
+    try:
+        logger.error("calling with %s", secret)
+        try:
+            raise RuntimeError(f"the SDK said: key={secret[:16]}")
+        except RuntimeError:
+            logger.exception("unexpected")
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert "calling with [redacted]" in written and "RuntimeError: the SDK said: [redacted]" in written
+    assert secret[:12] not in written
