@@ -3,12 +3,13 @@
 1. End to end: the same load through a gateway with tracking on and one with it off, side by
    side against one fast local upstream, rounds alternating so the machine's noise falls on
    both alike; median throughput and gateway CPU time per request of each.
-2. Per record: the CPU time the log spends on one request (building the record, queueing it,
-   and its share of the batched SQLite insert), set against the gateway's CPU per request.
+2. Per record: the CPU time the log spends on one request (building the record, making it
+   storable, appending it to the crash journal, queueing it, and its share of the batched
+   SQLite insert), with the journal and without, set against the gateway's CPU per request.
    On a 2-core machine shared by load generator, upstream and gateways, (1) swings by several
    percent from run to run; (2) is steady.
 
-    .venv/bin/python bench/bench_tracking.py [--rounds 8] [--requests 300] [--concurrency 8]
+    .venv/bin/python bench/bench_tracking.py [--rounds 8] [--requests 300] [--concurrency 8] [--per-record-only]
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def start_gateway(upstream_port: int, tracking: bool) -> tuple[subprocess.Popen,
     return process, port
 
 
-async def record_cpu_ms(count: int = 5000) -> float:
-    """CPU milliseconds per record: build it from a finished call, queue it, insert it in batches."""
+async def record_cpu_ms(journal: bool, count: int = 5000) -> float:
+    """CPU milliseconds per record: build it from a finished call, journal and queue it, insert
+    it in batches."""
     from llmgateway.catalog import load_catalog
     from llmgateway.core.call import CallResult
     from llmgateway.core.request import ChatRequest, Origin
@@ -59,7 +61,8 @@ async def record_cpu_ms(count: int = 5000) -> float:
 
     workdir = Path(tempfile.mkdtemp(prefix="llmgateway-bench-"))
     settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{workdir / 'log.db'}",
-                        tracking_spill_path=workdir / "spill.jsonl")  # fmt: skip
+                        tracking_spill_path=workdir / "spill.jsonl", tracking_dead_letter_path=workdir / "dead.jsonl",
+                        tracking_journal_dir=workdir / "journal" if journal else None)  # fmt: skip
     tracker = Tracker(settings)
     await tracker.start()
     spec = load_catalog().provider("openai")
@@ -82,12 +85,25 @@ async def record_cpu_ms(count: int = 5000) -> float:
     return spent / count * 1000
 
 
+def report_per_record(gateway_cpu_ms: float | None) -> None:
+    with_journal = statistics.median(asyncio.run(record_cpu_ms(journal=True)) for _ in range(5))
+    without = statistics.median(asyncio.run(record_cpu_ms(journal=False)) for _ in range(5))
+    line = f"per record (median of 5 x 5000): {with_journal * 1000:.0f} us of CPU with the journal, {without * 1000:.0f} us without"
+    if gateway_cpu_ms is not None:
+        line += f"; {with_journal / gateway_cpu_ms * 100:.1f}% of the gateway's {gateway_cpu_ms:.2f} ms per request without tracking"
+    print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--per-record-only", action="store_true", help="only the steady per-record measure")
     args = parser.parse_args()
+    if args.per_record_only:
+        report_per_record(None)
+        return
 
     upstream_port = free_port()
     upstream = subprocess.Popen(
@@ -119,9 +135,7 @@ def main() -> None:
         print(f"| on | {on_rps:.0f} | {on_cpu:.2f} |")
         print(f"end to end: throughput cost of tracking {(off_rps - on_rps) / off_rps * 100:+.1f}%;"
               f" CPU cost {(on_cpu - off_cpu) / off_cpu * 100:+.1f}%")  # fmt: skip
-        per_record_ms = asyncio.run(record_cpu_ms())
-        print(f"per record: {per_record_ms * 1000:.0f} us of CPU, {per_record_ms / off_cpu * 100:.1f}% of the"
-              f" gateway's {off_cpu:.2f} ms per request without tracking")  # fmt: skip
+        report_per_record(off_cpu)
     finally:
         for process, _ in gateways.values():
             process.terminate()

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import served
 from tests.emulators.openai import DEFAULT_REPLY, OpenAIEmulator
+
+pytestmark = pytest.mark.slow
 
 CHAT = "/api/engine/chat/openai"
 CONCURRENT_STREAMS = 500

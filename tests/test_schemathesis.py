@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import make_settings, running_gateway
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = int(os.environ.get("LLMGATEWAY_SCHEMATHESIS_EXAMPLES", "40"))
 
 
