@@ -73,7 +73,7 @@ async def record_cpu_ms(journal: bool, count: int = 5000) -> float:
                "inter_token_latency_s": 0.001, "tokens_per_second": 900.0, "tokens_estimated": False, "price_known": True}
     results = [CallResult(id=str(i), request=request, timestamp=1.8e9 + i, status="success",
                           text="Hello! I am an emulated assistant. How can I help you today?", tool_calls=None,
-                          finish_reason="stop", model="gpt-4o-mini-2024-07-18", response_id="x", system_fingerprint=None,
+                          finish_reason="stop", model="gpt-4o-mini-2024-07-18", response_id="x", system_fingerprint=None, service_tier=None,
                           tokens=TokenCounts(11, 12), metrics=metrics) for i in range(count)]  # fmt: skip
     record_from_result(results[0])  # warm
     started = time.process_time()

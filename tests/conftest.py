@@ -26,6 +26,9 @@ from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
+# The engine API's SSE framing (its default is one JSON object per HTTP chunk, as LLMstudio's).
+SSE = {"Accept": "text/event-stream"}
+
 # Vendor variables a developer's shell may hold: tests must never see (or use) real ones.
 _VENDOR_VARIABLES = (
     "OPENAI_API_KEY",

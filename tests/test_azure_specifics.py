@@ -18,7 +18,7 @@ def test_deployment_version_and_key(client: httpx.Client, azure_emulator: AzureO
     assert azure_emulator.headers[-1]["api-key"] == VALID_KEY
     assert azure_emulator.queries[-1]["api-version"] == "2024-10-21"
     # priced by the model Azure reports, whatever the deployment is called
-    assert r.json()["model"] == "gpt-4o-mini-2024-07-18" and r.json()["metrics"]["cost_usd"] > 0
+    assert r.json()["deployment"] == "gpt-4o-mini-2024-07-18" and r.json()["metrics"]["cost_usd"] > 0
 
 
 def test_api_version_comes_from_openai_api_version(

@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import SSE
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -78,7 +79,7 @@ def test_non_streaming_answer_has_every_reference_key(client: httpx.Client, open
     assert body["chat_output"] == DEFAULT_REPLY
     assert body["context"] == [{"role": "user", "content": "Hello! Who are you?"}]
     assert body["provider"] == "openai"
-    assert body["model"] == "gpt-4o-mini-2024-07-18"  # the model that served, as reported
+    assert body["model"] == "gpt-4o-mini" and body["deployment"] == "gpt-4o-mini-2024-07-18"  # asked for; served
     assert body["parameters"]["temperature"] == 1.0
     metrics = body["metrics"]
     for key in REFERENCE_METRICS + ("cached_tokens", "reasoning_tokens"):
@@ -113,7 +114,7 @@ def test_gateway_always_streams_upstream_with_usage(client: httpx.Client, openai
 
 
 def test_streaming_sends_text_as_generated_then_metrics(client: httpx.Client, openai_emulator: OpenAIEmulator) -> None:
-    with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
+    with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = parse_sse(r.read().decode())
@@ -126,7 +127,7 @@ def test_streaming_sends_text_as_generated_then_metrics(client: httpx.Client, op
     assert final["choices"][0]["finish_reason"] == "stop"
     assert final["metrics"]["output_tokens"] == 12 and final["usage"]["completion_tokens"] == 12
     assert final["chat_output"] == DEFAULT_REPLY
-    assert all("metrics" not in c for c in chunks[:-1])
+    assert all(c["metrics"] is None and c["chat_output"] is None for c in chunks[:-1])
 
 
 def test_streamed_text_arrives_before_the_answer_ends(gateway_url: str, openai_emulator: OpenAIEmulator) -> None:
@@ -136,7 +137,7 @@ def test_streamed_text_arrives_before_the_answer_ends(gateway_url: str, openai_e
     openai_emulator.chunk_delay_s = 0.05
     with httpx.Client(base_url=gateway_url, timeout=30) as c:
         started = time.monotonic()
-        with c.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
+        with c.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
             first_text_at = None
             for line in r.iter_lines():
                 if line.startswith("data: {") and orjson.loads(line[6:])["chat_output_stream"]:
@@ -172,7 +173,7 @@ def test_tool_calls_streamed_and_assembled(client: httpx.Client, openai_emulator
     metrics = r.json()["metrics"]
     assert metrics["time_to_first_token_s"] is not None  # a tool-call fragment is output
 
-    with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "Weather?", "tools": tools, "is_stream": True}) as s:
+    with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "Weather?", "tools": tools, "is_stream": True}) as s:
         chunks = [d for _, d in parse_sse(s.read().decode())[:-1]]
     fragments = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
     assert fragments[0]["id"] == "call_emulated_1" and fragments[0]["function"]["name"] == "get_weather"
@@ -187,7 +188,7 @@ def test_parallel_tool_calls_are_assembled_by_index(client: httpx.Client) -> Non
         ("call_emulated_1", "get_weather", '{"location":"Paris"}'),
         ("call_emulated_2", "get_time", '{"location":"Paris"}'),
     ]
-    with client.stream("POST", CHAT, json={**body, "is_stream": True}) as r:
+    with client.stream("POST", CHAT, headers=SSE, json={**body, "is_stream": True}) as r:
         chunks = [d for _, d in parse_sse(r.read().decode())[:-1]]
     arguments: dict[int, str] = {}
     for chunk in chunks:
@@ -340,7 +341,7 @@ def test_no_retry_on_client_errors(client: httpx.Client, openai_emulator: OpenAI
 
 def test_error_after_the_first_byte_is_an_sse_error_event(client: httpx.Client, openai_emulator: OpenAIEmulator) -> None:
     openai_emulator.faults.append(Fault("midstream_error", after_chunks=3, message="overloaded"))
-    with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
+    with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "Hi", "is_stream": True}) as r:
         assert r.status_code == 200
         events = parse_sse(r.read().decode())
     name, data = events[-1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import served
+from tests.conftest import SSE, served
 from tests.emulators.openai import DEFAULT_REPLY, OpenAIEmulator
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def rss_mib(pid: int) -> float:
 
 
 async def _stream(client: httpx.AsyncClient, i: int) -> bool:
-    async with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": f"s{i}", "is_stream": True}) as r:
+    async with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": f"s{i}", "is_stream": True}) as r:
         body = await r.aread()
     return r.status_code == 200 and body.endswith(b"data: [DONE]\n\n") and DEFAULT_REPLY.split()[-1].encode() in body
 

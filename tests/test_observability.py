@@ -10,7 +10,7 @@ import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmgateway.api.app import create_app
-from tests.conftest import make_settings, served
+from tests.conftest import SSE, make_settings, served
 from tests.emulators.openai import VALID_KEY, Fault, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
@@ -33,7 +33,7 @@ def test_metrics_series_move_after_requests(client: httpx.Client, openai_emulato
     before = client.get("/metrics")
     assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
     client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"})
-    with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as s:
+    with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as s:
         s.read()
     openai_emulator.faults.append(Fault("status", status=500))
     client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"})

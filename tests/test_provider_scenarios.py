@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import SSE
 from tests.emulators.base import DEFAULT_REPLY, EmulatorState, Fault
 from tests.test_engine_api import parse_sse
 
@@ -207,7 +208,7 @@ def chat(client: httpx.Client, kit: Kit, **body: Any) -> httpx.Response:
 
 
 def stream(client: httpx.Client, kit: Kit, **body: Any) -> list[tuple[str, Any]]:
-    with client.stream("POST", f"/api/engine/chat/{kit.provider}", json={"model": kit.model, "is_stream": True, **body}) as r:
+    with client.stream("POST", f"/api/engine/chat/{kit.provider}", headers=SSE, json={"model": kit.model, "is_stream": True, **body}) as r:
         assert r.status_code == 200, r.read()
         return parse_sse(r.read().decode())
 

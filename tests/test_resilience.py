@@ -12,6 +12,7 @@ from typing import Callable
 import httpx
 import pytest
 
+from tests.conftest import SSE
 from tests.emulators.base import DEFAULT_REPLY, VALID_KEY, Fault
 from tests.emulators.faulty import faulty_upstream
 from tests.emulators.openai import OpenAIEmulator
@@ -60,7 +61,7 @@ def test_slow_drip_is_cut_at_the_total_timeout(gateway_factory: Callable[..., st
         url = gateway_factory(request_timeout_s=1.0)
         with httpx.Client(base_url=url, timeout=30) as c:
             started = time.monotonic()
-            with c.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as r:
+            with c.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as r:
                 body = r.read().decode()
             elapsed = time.monotonic() - started
             assert r.status_code == 200 and 0.9 < elapsed < 3
@@ -84,7 +85,7 @@ def test_overloaded_mid_stream_after_the_first_byte_is_an_error_event(
     client: httpx.Client, openai_emulator: OpenAIEmulator
 ) -> None:
     openai_emulator.faults.append(Fault("midstream_error", after_chunks=2, message="overloaded"))
-    with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True, "retries": 3}) as r:
+    with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True, "retries": 3}) as r:
         body = r.read().decode()
     assert body.rstrip().split("\n\n")[-1].startswith("event: error")
     assert len(openai_emulator.requests) == 1  # text had reached the client: no retry

@@ -64,11 +64,10 @@ def test_curl_stream_shows_text_as_it_is_generated(served_gateway: int, openai_e
     )  # fmt: skip
     assert process.stdout is not None
     arrivals = []
-    for line in process.stdout:
-        if line.startswith(b"data: {"):
-            chunk = json.loads(line[6:])
-            if chunk.get("chat_output_stream"):
-                arrivals.append((time.monotonic(), chunk["chat_output_stream"]))
+    for line in process.stdout:  # the default framing: one JSON object a chunk, a line each
+        chunk = json.loads(line)
+        if chunk.get("chat_output_stream"):
+            arrivals.append((time.monotonic(), chunk["chat_output_stream"]))
     process.wait(timeout=30)
     assert "".join(text for _, text in arrivals) == DEFAULT_REPLY
     # 12 pieces, 50 ms apart upstream: they reach curl spread out, not in one burst

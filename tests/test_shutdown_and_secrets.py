@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import served
+from tests.conftest import SSE, served
 from tests.emulators.openai import VALID_KEY, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -20,7 +20,7 @@ async def _one(client: httpx.AsyncClient, i: int) -> bool:
     """True when the request was answered in full (a 200 body, or a stream through [DONE])."""
     stream = i % 2 == 0
     try:
-        async with client.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": f"n{i}", "is_stream": stream}) as r:
+        async with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": f"n{i}", "is_stream": stream}) as r:
             body = await r.aread()
         return r.status_code == 200 and (not stream or body.endswith(b"data: [DONE]\n\n"))
     except httpx.TransportError:
@@ -61,7 +61,7 @@ def test_provider_keys_never_reach_the_database_or_the_log(tmp_path: Path, opena
     with served(tmp_path, LLMGATEWAY_LOG_LEVEL="debug") as (port, _process):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             assert c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
-            with c.stream("POST", CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as s:
+            with c.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}) as s:
                 s.read()
             # a wrong key from the body: the vendor quotes it back in its error
             r = c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi", "api_key": body_key})

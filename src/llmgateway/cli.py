@@ -116,7 +116,7 @@ def _models(args: argparse.Namespace) -> int:
 def _logs(args: argparse.Namespace) -> int:
     rows = _get(args, "/api/tracking/logs", limit=args.tail)
     for row in reversed(rows):
-        moment = datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        moment = datetime.fromtimestamp(row["timestamp"]).strftime("%Y-%m-%d %H:%M:%S")
         cost = row.get("cost_usd")
         latency = row.get("latency_s")
         print(

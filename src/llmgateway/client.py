@@ -58,6 +58,9 @@ class _Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+_SSE = {"Accept": "text/event-stream"}  # the engine API's SSE framing (its default is JSON chunks)
+
+
 class _HttpBackend:
     def __init__(self, url: str, timeout_s: float) -> None:
         self.url = url.rstrip("/")
@@ -74,7 +77,7 @@ class _HttpBackend:
 
     async def stream(self, provider: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            async with self._client.stream("POST", f"/api/engine/chat/{provider}", json=body) as response:
+            async with self._client.stream("POST", f"/api/engine/chat/{provider}", json=body, headers=_SSE) as response:
                 if response.status_code != 200:
                     raise _error_of(response.status_code, await response.aread())
                 event = "message"

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import EngineChatBody
-from llmgateway.api.sse import Chunk, OutputEvent, stream_response
+from llmgateway.api.sse import Chunk, OutputEvent, stream_response, wants_server_sent_events
 from llmgateway.core.call import Call, CallResult
 from llmgateway.core.gateway import Gateway
 from llmgateway.core.request import ChatRequest, Origin
@@ -30,7 +30,8 @@ async def chat(provider: str, body: EngineChatBody, request: Request) -> Respons
     call = gateway.start(await engine_request(gateway, provider, body, origin_of(request, "engine")))
     request.state.call = call  # for the access log
     if body.is_stream:
-        return await stream_response(call, EngineChunks())
+        json_chunks = not wants_server_sent_events(request.headers.get("accept"))
+        return await stream_response(call, EngineChunks(encode_once=True), json_chunks=json_chunks)
     result = await call.complete()
     return Response(orjson.dumps(engine_response(result)), media_type="application/json")
 
@@ -73,7 +74,11 @@ async def parameters(request: Request, provider: str = Query(), model: str | Non
 
 
 def engine_response(result: CallResult) -> dict[str, Any]:
-    """The reference's response object, every key present, plus cached/reasoning metrics."""
+    """The reference's response object, every key present, plus cached/reasoning metrics.
+
+    As the reference names them: `model` is the model the client asked for, `deployment` the
+    model that served (as the vendor reports it, e.g. gpt-4o-mini-2024-07-18).
+    """
     request = result.request
     return {
         "id": result.id,
@@ -91,13 +96,16 @@ def engine_response(result: CallResult) -> dict[str, Any]:
             }
         ],
         "created": int(result.timestamp),
-        "model": result.model,
+        "model": request.model,
+        "deployment": result.model,
         "object": "chat.completion",
+        "service_tier": result.service_tier,
         "system_fingerprint": result.system_fingerprint,
         "usage": openai_usage(result.tokens),
         "session_id": request.session_id,
         "chat_input": request.chat_input,
         "chat_output": result.text,
+        "chat_output_stream": "",
         "context": request.messages,
         "provider": request.provider.id,
         "timestamp": result.timestamp,
@@ -108,17 +116,51 @@ def engine_response(result: CallResult) -> dict[str, Any]:
 
 
 class EngineChunks:
-    """chat.completion.chunk events, each with `chat_output_stream`; the last carries metrics."""
+    """chat.completion.chunk objects with the reference's keys: each carries `chat_output_stream`
+    (the text new in it) and the call's `chat_input`, `context`, `provider`, `model`,
+    `deployment`, `parameters`, with `chat_output` and `metrics` null until the last chunk,
+    which carries them and `usage`.
+
+    The keys that are the same in every chunk are built once per call; with `encode_once`
+    (the HTTP surface) they are JSON-encoded once too, so a long conversation is not encoded
+    again for every chunk.
+    """
+
+    def __init__(self, *, encode_once: bool = False) -> None:
+        self._encode_once = encode_once
+        self._same: dict[str, Any] | None = None
+
+    def _same_in_every_chunk(self, call: Call) -> dict[str, Any]:
+        if self._same is None:
+            request = call.request
+            same = {
+                "provider": request.provider.id,
+                "model": request.model,
+                "deployment": call.model,
+                "service_tier": call.service_tier,
+                "system_fingerprint": call.system_fingerprint,
+                "session_id": request.session_id,
+                "chat_input": request.chat_input,
+                "chat_output": None,
+                "context": request.messages,
+                "timestamp": call.timestamp,
+                "parameters": request.effective_parameters,
+                "metrics": None,
+            }
+            if self._encode_once:
+                same["context"] = orjson.Fragment(orjson.dumps(same["context"]))
+                same["parameters"] = orjson.Fragment(orjson.dumps(same["parameters"]))
+            self._same = same
+        return self._same
 
     def _chunk(self, call: Call, delta: dict[str, Any], text: str, finish_reason: str | None = None) -> dict[str, Any]:
         return {
             "id": call.id,
             "object": "chat.completion.chunk",
             "created": int(call.timestamp),
-            "model": call.model,
-            "provider": call.request.provider.id,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
             "chat_output_stream": text,
+            **self._same_in_every_chunk(call),
         }
 
     def opening(self, call: Call) -> Chunk:
@@ -134,7 +176,6 @@ class EngineChunks:
         final.update(
             object="chat.completion.chunk",
             choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": result.finish_reason}],
-            chat_output_stream="",
         )
         return [final]
 

@@ -1,9 +1,17 @@
-"""Streaming a call to the client, in any surface's chunk shape.
+"""Streaming a call to the client, in any surface's chunk shape and either framing.
 
 The first output event is awaited before the response starts, so a failure before the first
 byte (bad key, rate limit, all retries spent) is still a plain HTTP error with its status.
-After the first byte, a failure becomes an `event: error` and the stream ends. A client
-that goes away cancels the upstream call, and the call is still recorded, as cancelled.
+A client that goes away cancels the upstream call, and the call is still recorded, as
+cancelled.
+
+Two framings carry the chunks:
+- server-sent events (`text/event-stream`): `data: {chunk}` each, then `data: [DONE]`; a
+  failure after the first byte is an `event: error` with `{"error": {...}}`;
+- JSON chunks (`application/json`), as LLMstudio's proxy streams: each chunk is one JSON
+  object in one HTTP chunk of the chunked body, so a reader of HTTP chunks gets exactly one
+  object each (ended by a newline, so that curl shows one a line); a failure after the first
+  byte is one last object, `{"error": {...}}`.
 """
 
 from __future__ import annotations
@@ -69,11 +77,14 @@ async def guarded_chunks(
                 await call.finish()
 
 
-async def stream_response(call: Call, chunk_format: ChunkFormat, headers: dict[str, str] | None = None) -> StreamingResponse:
-    """Server-sent events of the call: `data: {chunk}` each, then `data: [DONE]`."""
+async def stream_response(
+    call: Call, chunk_format: ChunkFormat, headers: dict[str, str] | None = None, *, json_chunks: bool = False
+) -> StreamingResponse:
+    """The call's chunks as server-sent events, or with `json_chunks` one JSON object per HTTP chunk."""
     output, first = await open_stream(call)
-    body = _server_sent_events(guarded_chunks(call, output, first, chunk_format))
-    return StreamingResponse(body, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})
+    framing, media_type = (_json_chunks, "application/json") if json_chunks else (_server_sent_events, "text/event-stream")
+    body = framing(guarded_chunks(call, output, first, chunk_format))
+    return StreamingResponse(body, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
 
 
 async def _server_sent_events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
@@ -83,3 +94,16 @@ async def _server_sent_events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[byt
         yield DONE
     except GatewayError as exc:
         yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
+
+
+async def _json_chunks(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield orjson.dumps(chunk, option=orjson.OPT_APPEND_NEWLINE)
+    except GatewayError as exc:
+        yield orjson.dumps(exc.to_body(), option=orjson.OPT_APPEND_NEWLINE)
+
+
+def wants_server_sent_events(accept: str | None) -> bool:
+    """Whether the client asked for SSE framing (`Accept: text/event-stream`)."""
+    return accept is not None and "text/event-stream" in accept

@@ -70,6 +70,7 @@ class CallResult:
     model: str
     response_id: str | None
     system_fingerprint: str | None
+    service_tier: str | None
     tokens: TokenCounts
     metrics: dict[str, Any]
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +145,14 @@ class Call:
     def model(self) -> str:
         """The model that serves the call, as the vendor names it once it has said so."""
         return self._info.model or self.request.model
+
+    @property
+    def service_tier(self) -> str | None:
+        return self._info.service_tier
+
+    @property
+    def system_fingerprint(self) -> str | None:
+        return self._info.system_fingerprint
 
     async def output(self) -> AsyncIterator[TextDelta | ToolCallDelta]:
         """The output events of the first target that answers."""
@@ -297,6 +306,7 @@ class Call:
                 model=self.model,
                 response_id=self._info.response_id,
                 system_fingerprint=self._info.system_fingerprint,
+                service_tier=self._info.service_tier,
                 tokens=tokens,
                 metrics=build_metrics(timings, tokens, cost),
                 attempts=self._attempts,

@@ -182,7 +182,7 @@ async function showLogs() {
   body.replaceChildren(
     ...rows.map((row) =>
       el("tr", { "data-id": row.id, onclick: () => showRecord(row) },
-        el("td", { text: fmt.time(row.created_at) }),
+        el("td", { text: fmt.time(row.timestamp) }),
         el("td", { class: `status-${row.status}`, text: row.status }),
         el("td", { text: `${row.provider}/${row.model_requested}` }),
         el("td", { class: "input", text: row.chat_input || "" }),
@@ -255,7 +255,7 @@ async function runTarget(target, prompt) {
   $("#pg-results").append(box);
   const response = await api(`/api/engine/chat/${provider}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
     body: JSON.stringify({ model, chat_input: prompt, parameters, is_stream: true }),
   });
   if (!response.ok) {

@@ -60,6 +60,7 @@ class ResponseInfo:
     model: str | None = None
     response_id: str | None = None
     system_fingerprint: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(slots=True)

@@ -69,7 +69,8 @@ class OpenAIAdapter:
                     chunk = orjson.loads(sse.data)
                     if not info_sent and chunk.get("model"):  # Azure's first chunk names no model
                         info_sent = True
-                        yield ResponseInfo(chunk["model"], chunk.get("id"), chunk.get("system_fingerprint"))
+                        yield ResponseInfo(chunk["model"], chunk.get("id"), chunk.get("system_fingerprint"),
+                                           chunk.get("service_tier"))  # fmt: skip
                     for event in translate_chunk(chunk):
                         yield event
             finally:

@@ -15,6 +15,11 @@ from llmgateway.core.errors import GatewayError
 from llmgateway.core.request import ChatRequest
 
 
+# The metrics kept as columns too (beside the whole `metrics` object), for filtering and SQL.
+FLAT_METRICS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "tokens_estimated", "cost_usd",
+                "latency_s", "time_to_first_token_s", "inter_token_latency_s", "tokens_per_second")  # fmt: skip
+
+
 def key_fingerprint(key: SecretStr | None) -> str | None:
     """A short, one-way fingerprint of a provider key: tells keys apart, reveals nothing."""
     if key is None or not key.get_secret_value():
@@ -45,16 +50,8 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "tool_calls": result.tool_calls,
         "parameters": request.effective_parameters,
         "finish_reason": result.finish_reason,
-        "input_tokens": metrics["input_tokens"],
-        "output_tokens": metrics["output_tokens"],
-        "cached_tokens": metrics["cached_tokens"],
-        "reasoning_tokens": metrics["reasoning_tokens"],
-        "tokens_estimated": metrics["tokens_estimated"],
-        "cost_usd": metrics["cost_usd"],
-        "latency_s": metrics["latency_s"],
-        "time_to_first_token_s": metrics["time_to_first_token_s"],
-        "inter_token_latency_s": metrics["inter_token_latency_s"],
-        "tokens_per_second": metrics["tokens_per_second"],
+        **{name: metrics[name] for name in FLAT_METRICS},
+        "metrics": metrics,
         "attempts": result.attempts,
         "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
@@ -82,6 +79,7 @@ def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
         "tokens_estimated": metrics["tokens_estimated"],
         "cost_usd": metrics["cost_usd"],
         "latency_s": metrics["latency_s"],
+        "metrics": metrics,
         "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
     }
@@ -114,3 +112,32 @@ def record_of_refusal(
         "latency_s": latency_s,
         "client_address": client_address,
     }
+
+
+def record_of_client_log(log: dict[str, Any], client_address: str | None) -> dict[str, Any]:
+    """A result a client posted to the tracker API (LLMstudio's `LogDefaultCreate`) as a record.
+
+    Its `id`, when it names a request the gateway recorded, makes it that record (see
+    RequestStore.merge_client_log); otherwise it stands alone, as surface `tracker`.
+    """
+    now = time.time()
+    metrics = log.get("metrics") if isinstance(log.get("metrics"), dict) else None
+    record: dict[str, Any] = {
+        "id": str(log.get("id") or uuid.uuid4()),
+        "created_at": now,
+        "finished_at": now,
+        "surface": "tracker",
+        "provider": str(log.get("provider") or "unknown"),
+        "model_requested": str(log.get("model") or "unknown"),
+        "model_reported": log.get("deployment"),
+        "session_id": log.get("session_id"),
+        "status": "success",
+        "chat_input": log.get("chat_input") if isinstance(log.get("chat_input"), str) else None,
+        "chat_output": log.get("chat_output"),
+        "context": log.get("context"),
+        "parameters": log.get("parameters"),
+        "metrics": metrics,
+        "client_address": client_address,
+    }
+    record.update({name: metrics.get(name) for name in FLAT_METRICS} if metrics else {})
+    return record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Double, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -44,7 +44,39 @@ requests = Table(
     Column("client_address", String(64)),
     Column("key_fingerprint", String(32)),
     Column("sanitized", Boolean),  # a value was converted or cut to be stored (see storable.py)
+    Column("metrics", Json),  # the answer's `metrics` object, as the client saw it
+    # log_id: an integer per row for the reference tracker's `LogDefault.log_id`; SQLite's
+    # rowid, a generated identity column on PostgreSQL (see migration 0003). Not inserted.
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_session", "session_id", "created_at"),
     Index("ix_requests_provider_model", "provider", "model_requested"),
+)
+
+# LLMstudio's tracker tables, served on its paths (api/tracking.py).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("message_id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(256), nullable=False, index=True),
+    Column("chat_history", Json),
+    Column("extras", Json),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("prompt_id", String(36), primary_key=True),
+    Column("config", Json),
+    Column("prompt", Text),
+    Column("is_active", Boolean, nullable=False, default=False),
+    Column("name", String(256), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("label", String(64)),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("name", "provider", "model", "version", name="uq_prompt_version"),
 )

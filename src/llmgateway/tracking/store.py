@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy import Connection, event, func, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,20 +77,46 @@ class RequestStore:
             return False
         return True
 
+    def _insert(self) -> Any:
+        return postgresql.insert(requests) if self.dialect == "postgresql" else sqlite.insert(requests)
+
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
-        """Insert rows; a row whose id is already stored (a replayed spill) is skipped."""
+        """Insert the gateway's records. A record whose id is stored already (a replayed spill
+        or journal, or a client's post that came first) is written over, keeping a session
+        id a client attached."""
         if not rows:
             return
         rows = [{name: row.get(name) for name in _COLUMNS} for row in rows]  # one shape for executemany
-        insert = postgresql.insert(requests) if self.dialect == "postgresql" else sqlite.insert(requests)
+        insert = self._insert()
+        written_over = {name: insert.excluded[name] for name in _COLUMNS if name not in ("id", "session_id")}
+        written_over["session_id"] = func.coalesce(insert.excluded.session_id, requests.c.session_id)
         async with self.engine.begin() as conn:
-            await conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]), rows)
+            await conn.execute(insert.on_conflict_do_update(index_elements=["id"], set_=written_over), rows)
 
-    async def logs(self, where: LogFilter, skip: int = 0, limit: int = 100, oldest_first: bool = False) -> list[dict]:
-        order = requests.c.created_at.asc() if oldest_first else requests.c.created_at.desc()
-        query = select(requests).where(*_conditions(where)).order_by(order).offset(skip).limit(limit)
+    async def merge_client_log(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A client's post of a result: attached to the gateway's record of the same id (its
+        session id, where the record has none), else stored as it is. The stored row."""
+        insert = self._insert()
+        statement = insert.on_conflict_do_update(
+            index_elements=["id"], set_={"session_id": func.coalesce(requests.c.session_id, insert.excluded.session_id)}
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, [{name: row.get(name) for name in _COLUMNS}])
+        stored = await self._select_logs(requests.c.id == row["id"], limit=1)
+        return stored[0]
+
+    def _log_id(self) -> Any:
+        """The integer id of a row: SQLite's rowid, PostgreSQL's identity column."""
+        return literal_column("rowid" if self.dialect == "sqlite" else "requests.log_id").label("log_id")
+
+    async def _select_logs(self, *conditions: Any, skip: int = 0, limit: int = 100) -> list[dict]:
+        """Rows, newest first, each with its `log_id`."""
+        query = select(requests, self._log_id()).where(*conditions).order_by(requests.c.created_at.desc()).offset(skip).limit(limit)
         async with self.engine.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
+
+    async def logs(self, where: LogFilter, skip: int = 0, limit: int = 100) -> list[dict]:
+        return await self._select_logs(*_conditions(where), skip=skip, limit=limit)
 
     async def count(self) -> int:
         async with self.engine.connect() as conn:
