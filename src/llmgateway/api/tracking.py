@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmgateway.api.export import csv_response
 from llmgateway.core.errors import GatewayError, ValidationFailedError
@@ -146,7 +146,7 @@ async def _tables(request: Request) -> tuple[SessionTable, PromptTable]:
 
 
 class SessionDefaultCreate(BaseModel):
-    session_id: str
+    session_id: str = Field(max_length=256)
     chat_history: list[dict[str, Any]] | None = None
     extras: dict[str, Any] | None = None
 
@@ -164,7 +164,9 @@ async def get_session(request: Request, session_id: str) -> list[dict[str, Any]]
 
 
 @router.patch("/session/{message_id}", summary="Set a session message's extras (LLMstudio's tracker)")
-async def set_session_extras(request: Request, message_id: int, extras: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+async def set_session_extras(
+    request: Request, message_id: int = Path(ge=1, le=2**63 - 1), extras: dict[str, Any] = Body(default_factory=dict)
+) -> dict[str, Any]:
     sessions, _ = await _tables(request)
     row = await sessions.set_extras(message_id, extras)
     if row is None:
@@ -173,24 +175,26 @@ async def set_session_extras(request: Request, message_id: int, extras: dict[str
 
 
 class PromptDefault(BaseModel):
-    prompt_id: str | None = None
+    """LLMstudio's prompt, bounded as its table is."""
+
+    prompt_id: str | None = Field(default=None, max_length=36)
     config: dict[str, Any] | None = {}
     prompt: str | None = None
     is_active: bool | None = None
-    name: str | None = None
-    version: int | None = None
-    label: str | None = "production"
-    model: str | None = None
-    provider: str | None = None
+    name: str | None = Field(default=None, max_length=256)
+    version: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    label: str | None = Field(default="production", max_length=64)
+    model: str | None = Field(default=None, max_length=256)
+    provider: str | None = Field(default=None, max_length=64)
     updated_at: Any = None
     created_at: Any = None
 
 
 class PromptInfo(BaseModel):
-    prompt_id: str | None = None
-    name: str | None = None
-    model: str | None = None
-    provider: str | None = None
+    prompt_id: str | None = Field(default=None, max_length=36)
+    name: str | None = Field(default=None, max_length=256)
+    model: str | None = Field(default=None, max_length=256)
+    provider: str | None = Field(default=None, max_length=64)
 
 
 @router.post("/add/prompt", summary="Add a prompt version (LLMstudio's tracker)")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llmgateway.tracking.schema import prompts, sessions
+from llmgateway.tracking.storable import storable_value
 
 
 def iso(unix_seconds: float | None) -> str | None:
@@ -32,7 +33,8 @@ class SessionTable:
 
     async def add(self, session_id: str, chat_history: Any, extras: Any) -> dict[str, Any]:
         now = time.time()
-        values = {"session_id": session_id, "chat_history": chat_history, "extras": extras, "created_at": now, "updated_at": now}
+        values = {"session_id": session_id, "chat_history": storable_value(chat_history), "extras": storable_value(extras),
+                  "created_at": now, "updated_at": now}  # fmt: skip
         async with self._engine.begin() as conn:
             result = await conn.execute(sessions.insert().values(values).returning(*sessions.c))
             return _with_dates(result.one())
@@ -46,7 +48,7 @@ class SessionTable:
         statement = (
             update(sessions)
             .where(sessions.c.message_id == message_id)
-            .values(extras=extras, updated_at=time.time())
+            .values(extras=storable_value(extras), updated_at=time.time())
             .returning(*sessions.c)
         )
         async with self._engine.begin() as conn:
@@ -70,7 +72,7 @@ class PromptTable:
             latest = (await conn.execute(select(func.max(prompts.c.version)).where(*group))).scalar()
             values = {name: prompt.get(name) for name in _PROMPT_FIELDS}
             values.update(prompt_id=str(uuid.uuid4()), version=(latest or 0) + 1, is_active=bool(prompt.get("is_active")),
-                          config=prompt.get("config") or {}, created_at=now, updated_at=now)  # fmt: skip
+                          config=storable_value(prompt.get("config") or {}), created_at=now, updated_at=now)  # fmt: skip
             if values["is_active"]:
                 await _deactivate(conn, group)
             row = (await conn.execute(prompts.insert().values(values).returning(*prompts.c))).one()
@@ -90,6 +92,7 @@ class PromptTable:
                 return None
             values = {name: prompt.get(name) for name in _PROMPT_FIELDS}
             values["is_active"] = bool(values["is_active"])
+            values["config"] = storable_value(values["config"])
             values["version"] = values["version"] if values["version"] is not None else row.version
             if values["is_active"]:
                 await _deactivate(conn, _group(values), except_id=row.prompt_id)

@@ -51,6 +51,11 @@ def storable(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     return record, encoded + b"\n"
 
 
+def storable_value(value: Any) -> Any:
+    """One JSON value (a session's extras, a prompt's config) as every store can hold it."""
+    return _safe(value, 1)
+
+
 def _fit_columns(record: dict[str, Any]) -> bool:
     """Cut strings to their column's length and integers to their column's range, in place."""
     changed = False
