@@ -7,7 +7,7 @@ import pytest
 from llmgateway.catalog import ModelSpec, load_catalog
 from llmgateway.metrics.collector import MetricsCollector
 from llmgateway.metrics.pricing import TokenCounts, cost_usd
-from llmgateway.metrics.report import build_metrics, tokens_per_second
+from llmgateway.metrics.report import build_metrics, inter_token_latency, tokens_per_second
 from llmgateway.providers.base import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
 
 
@@ -37,10 +37,12 @@ def test_timings_follow_their_definitions() -> None:
     t = collector.finish()
     assert t.latency_s == pytest.approx(1.1)  # to the last upstream event
     assert t.time_to_first_token_s == pytest.approx(0.5)  # the role chunk is not output
-    assert t.inter_token_latency_s == pytest.approx((0.1 + 0.3) / 2)  # mean of the two gaps
+    assert t.generation_s == pytest.approx(0.4)  # first output to last
     assert t.output_events == 3
     # 30 tokens over latency - ttft = 0.6 s of generation
     assert tokens_per_second(t, 30) == pytest.approx(50.0)
+    # 30 tokens came between the first output and the last: 29 gaps in 0.4 s
+    assert inter_token_latency(t, 30) == pytest.approx(0.4 / 29)
 
 
 def test_one_chunk_answer_has_a_sensible_speed() -> None:
@@ -49,7 +51,7 @@ def test_one_chunk_answer_has_a_sensible_speed() -> None:
     collector.observe(TextDelta("the whole answer"))
     collector.observe(Usage(5, 8))
     t = collector.finish()
-    assert t.inter_token_latency_s == 0.0
+    assert inter_token_latency(t, 8) == 0.0 and t.generation_s == 0.0
     # not 8 / 0.0001 = 80000 tok/s: over the whole latency instead
     assert tokens_per_second(t, 8) == pytest.approx(8 / 0.8001)
 
@@ -62,6 +64,21 @@ def test_call_without_output_has_no_time_to_first_token() -> None:
     assert t.time_to_first_token_s is None
     assert t.latency_s == pytest.approx(0.4)
     assert tokens_per_second(t, 0) == 0.0
+
+
+def test_hidden_reasoning_tokens_do_not_inflate_speed() -> None:
+    """2,000 reasoning tokens before 100 visible ones streamed over 1 s: 100 tok/s, not 2,100."""
+    clock = ScriptedClock(*(10.0 + 0.5 + i * 0.01 for i in range(101)), 11.51)
+    collector = MetricsCollector(started_at=10.0, clock=clock)
+    for _ in range(100):
+        collector.observe(TextDelta("x"))
+    collector.observe(Finish("stop"))
+    collector.observe(Usage(10, 2_100, reasoning_tokens=2_000))
+    metrics = build_metrics(collector.finish(), TokenCounts(10, 2_100, reasoning_tokens=2_000), 0.0)
+    assert metrics["time_to_first_token_s"] == pytest.approx(0.5)
+    assert metrics["tokens_per_second"] == pytest.approx(100 / 1.01)  # visible tokens over latency - ttft
+    assert metrics["inter_token_latency_s"] == pytest.approx(0.99 / 99)  # between visible tokens
+    assert metrics["output_tokens"] == 2_100 and metrics["reasoning_tokens"] == 2_000  # counts stay whole
 
 
 def test_call_that_ends_before_any_event_ends_at_finish() -> None:

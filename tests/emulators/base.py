@@ -17,7 +17,8 @@ class Fault:
     """What an emulator does instead of a plain answer.
 
     kind: "status" (HTTP error `status` with `message`), "midstream_error" (a stream error
-    after `after_chunks` content chunks), "no_usage" (no usage reported), "hang" (the
+    after `after_chunks` content chunks), "truncated" (the stream stops after `after_chunks`
+    content chunks, with no finish; OpenAI), "no_usage" (no usage reported), "hang" (the
     stream starts, then nothing for `seconds`).
     """
 

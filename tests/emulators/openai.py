@@ -184,6 +184,8 @@ class OpenAIEmulator(EmulatorState):
                     error = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
                     yield b"data: " + orjson.dumps(error) + b"\n\n"
                     return
+                if fault and fault.kind == "truncated" and i == fault.after_chunks:
+                    return  # the stream just stops: no finish, no usage, no [DONE]
                 await self.pause()
                 yield chunk({"content": piece})
         yield chunk({}, finish)

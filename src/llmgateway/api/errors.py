@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from llmgateway.core.errors import GatewayError, error_body
+from llmgateway.core.errors import BadRequestError, GatewayError, ValidationFailedError, error_body
 
 logger = logging.getLogger("llmgateway.api")
 
@@ -33,22 +33,44 @@ async def _gateway_error(_: Request, exc: GatewayError) -> Response:
     return error_response(exc.status_code, exc.error_type, exc.message, exc.headers)
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "invalid_json", "the request body is not valid JSON")
+        return _refused(request, InvalidJsonError("the request body is not valid JSON"))
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
     field = _field_name(first.get("loc", ()))
     message = f"{field}: {first.get('msg', 'invalid value')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    return error_response(422, "validation_error", message, param=field)
+    return _refused(request, ValidationFailedError(message), param=field)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+# The routes whose requests the request log records, refused ones too: (path prefix, surface).
+_RECORDED_ROUTES = (("/api/engine/chat/", "engine"), ("/v1/chat/completions", "openai"), ("/v1/embeddings", "openai"))
+
+
+class InvalidJsonError(BadRequestError):
+    error_type = "invalid_json"
+
+
+def _refused(request: Request, error: GatewayError, param: str | None = None) -> Response:
+    """The error answer of a body the edge refused; a chat or embedding request is recorded."""
+    from llmgateway.api.intake import origin_of  # intake answers its own refusals with error_response
+
+    path = request.url.path
+    surface = next((surface for prefix, surface in _RECORDED_ROUTES if path.startswith(prefix)), None)
+    gateway = getattr(request.app.state, "gateway", None)
+    if surface is not None and gateway is not None:
+        provider = request.path_params.get("provider") or path.rsplit("/", 1)[-1]
+        gateway.record_refusal(error, origin_of(request, surface), provider, "unknown", None)
+    return error_response(error.status_code, error.error_type, error.message, param=param)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
         # FastAPI's own JSON parsing failed: malformed, or nested past what the parser takes
-        return error_response(400, "invalid_json", "the request body could not be parsed as JSON (malformed, or nested too deeply)")
+        return _refused(request, InvalidJsonError(
+            "the request body could not be parsed as JSON (malformed, or nested too deeply)"))
     error_type = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, error_type, str(exc.detail), getattr(exc, "headers", None))
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
-from llmgateway.api.schemas import GatewayOptions, Message, Tool
+from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call, CallResult
 from llmgateway.core.errors import GatewayError
@@ -44,13 +44,13 @@ class ChatCompletionBody(GatewayOptions):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1, max_length=256, description="provider/model, or a catalog alias")
+    model: ModelName = Field(description="provider/model, or a catalog alias")
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    response_format: ResponseFormat | None = None
     n: int | None = Field(default=None, ge=1, le=1, description="one choice per request")
     max_completion_tokens: int | None = Field(default=None, ge=1)
     api_key: SecretStr | None = Field(
@@ -115,7 +115,7 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
 class EmbeddingsBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1, max_length=256, description="provider/model, or a catalog alias")
+    model: ModelName = Field(description="provider/model, or a catalog alias")
     input: str | list[str] = Field(description="a text, or a list of texts")
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(default=None, ge=1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from llmgateway.core.request import ChatInput
 
@@ -26,11 +26,28 @@ class ToolCall(_Lenient):
     function: FunctionCall
 
 
+class ImageUrl(_Lenient):
+    url: str = Field(min_length=1)
+    detail: str | None = None
+
+
 class ContentPart(BaseModel):
-    """A text, image or other part of a message; vendor-specific parts pass through."""
+    """A text, image or other part of a message; vendor-specific parts pass through.
+
+    The parts the gateway translates are checked by shape here, so a wrong type is a 422
+    before any upstream call rather than an adapter's surprise."""
 
     model_config = ConfigDict(extra="allow")
     type: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _known_parts_have_their_shape(self) -> "ContentPart":
+        extra = self.model_extra or {}
+        if self.type == "text" and not isinstance(extra.get("text"), str):
+            raise ValueError("a text part needs 'text', a string")
+        if self.type == "image_url":
+            extra["image_url"] = ImageUrl.model_validate(extra.get("image_url")).model_dump(exclude_none=True)
+        return self
 
 
 class Message(_Lenient):
@@ -53,6 +70,47 @@ class Tool(_Lenient):
     function: FunctionDefinition
 
 
+class NamedFunction(_Lenient):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class ToolChoiceFunction(_Lenient):
+    """`{"type": "function", "function": {"name": ...}}`: call this tool."""
+
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class ResponseFormat(BaseModel):
+    """`{"type": "text" | "json_object" | "json_schema", "json_schema": {"schema": {...}}}`."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_is_an_object(self) -> "ResponseFormat":
+        schema = (self.json_schema or {}).get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise ValueError("json_schema.schema must be a JSON schema object")
+        return self
+
+
+def _no_path_steps(name: str) -> str:
+    if ".." in name:
+        raise ValueError("a model name has no '..'")
+    return name
+
+
+# A model name as vendors spell them: no spaces, no query, fragment, escapes or path steps
+# (it becomes part of an upstream URL for some vendors).
+ModelName = Annotated[
+    str,
+    Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+\-]*$"),
+    AfterValidator(_no_path_steps),
+]
+
+
 class GatewayOptions(BaseModel):
     """Fields both APIs take beyond the vendors': resilience and sessions."""
 
@@ -70,16 +128,16 @@ class GatewayOptions(BaseModel):
         *,
         parameters: dict[str, Any] | None,
         tools: list["Tool"] | None,
-        tool_choice: str | dict[str, Any] | None,
-        response_format: dict[str, Any] | None,
+        tool_choice: "str | ToolChoiceFunction | None",
+        response_format: "ResponseFormat | None",
         api_key: SecretStr | None = None,
     ) -> ChatInput:
         return ChatInput(
             messages=messages,
             parameters=parameters,
             tools=None if tools is None else [t.model_dump(exclude_none=True) for t in tools],
-            tool_choice=tool_choice,
-            response_format=response_format,
+            tool_choice=tool_choice.model_dump(exclude_none=True) if isinstance(tool_choice, BaseModel) else tool_choice,
+            response_format=None if response_format is None else response_format.model_dump(exclude_none=True),
             api_key=api_key,
             session_id=self.session_id,
             retries=self.retries,
@@ -93,13 +151,13 @@ class EngineChatBody(GatewayOptions, _Lenient):
     """`POST /api/engine/chat/{provider}`: the reference's fields, and a few more."""
 
     api_key: SecretStr | None = Field(default=None, description="The provider's API key; default: the server's.")
-    model: str = Field(min_length=1, max_length=256, description="The provider's model name, e.g. gpt-4o-mini.")
-    chat_input: str | list[Message] = Field(description="A user message, or a whole conversation.")
+    model: ModelName = Field(description="The provider's model name, e.g. gpt-4o-mini.")
+    chat_input: str | Annotated[list[Message], Field(min_length=1)] = Field(description="A user message, or a whole conversation.")
     parameters: dict[str, Any] | None = Field(default=None, description="Sampling parameters.")
     is_stream: bool = Field(default=False, description="Stream the answer as server-sent events.")
     tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    response_format: ResponseFormat | None = None
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation as OpenAI-style message dicts."""

@@ -9,6 +9,8 @@ to first token exists for every request.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import random
 import time
 import uuid
@@ -17,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from opentelemetry import trace
+from pydantic import ValidationError
 
 from llmgateway.core.cooldown import Cooldowns, deployment_of
-from llmgateway.core.errors import GatewayError, UpstreamTimeoutError
+from llmgateway.core.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeoutError
 from llmgateway.core.request import ChatRequest, key_of
 from llmgateway.core.secrets import SecretScrubber
 from llmgateway.metrics.collector import MetricsCollector
@@ -38,6 +41,7 @@ from llmgateway.providers.base import (
 
 
 _NOOP_TRACER = trace.NoOpTracer()
+logger = logging.getLogger("llmgateway.call")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +189,8 @@ class Call:
                             "llmgateway.attempt": attempt},
             )  # fmt: skip
             try:
-                async with aclosing(adapter.stream(target)) as upstream:
-                    while (event := await self._next_event(upstream)) is not None:
-                        if self._absorb(event):
-                            self._emitted = True
-                            yield event  # type: ignore[misc]
+                async for event in self._attempt(adapter, target):
+                    yield event
                 self._cooldowns.succeeded(deployment)
                 return
             except GatewayError as exc:
@@ -207,9 +208,39 @@ class Call:
                     raise
                 self._reset_attempt_state()
                 backoff = self._retry_policy.delay(attempt, exc)
+                if asyncio.get_running_loop().time() + backoff >= self._deadline:
+                    raise  # no time to retry this target: the next one, at once
             finally:
                 span.end()  # however the attempt ended, cancelled by a departing client too
             await asyncio.sleep(backoff)
+
+    async def _attempt(self, adapter: ProviderAdapter, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
+        """One upstream call's output. Whatever it raises becomes a `GatewayError`: a stream
+        that ends without a finish is `upstream_incomplete`; an exception the adapter did not
+        expect is a 502 `upstream_protocol_error` once the vendor has said something, or when
+        it is a parse failure (its data was unreadable), else a 500 `internal_error` naming the
+        request. Client input is checked at the edge, so what reaches here is not the client's."""
+        heard = False
+        try:
+            async with aclosing(adapter.stream(target)) as upstream:
+                while (event := await self._next_event(upstream)) is not None:
+                    heard = True
+                    if self._absorb(event):
+                        self._emitted = True
+                        yield event  # type: ignore[misc]
+        except GatewayError:
+            raise
+        except Exception as exc:
+            logger.exception("request %s: unexpected failure calling %s/%s", self.id, target.provider.id, target.model)
+            if heard or isinstance(exc, (ValidationError, json.JSONDecodeError)):  # the vendor's data, unreadable
+                raise UpstreamError(
+                    f"the upstream's answer could not be read ({type(exc).__name__})",
+                    status_code=502, retryable=True, error_type="upstream_protocol_error",
+                ) from exc  # fmt: skip
+            raise InternalError(f"the gateway failed unexpectedly on request {self.id}; see its log") from exc
+        if self._finish_reason is None:
+            raise UpstreamError("the upstream's stream ended before it said the answer was finished",
+                                status_code=502, retryable=True, error_type="upstream_incomplete")  # fmt: skip
 
     def _spent(self) -> bool:
         return asyncio.get_running_loop().time() >= self._deadline
@@ -287,7 +318,7 @@ class Call:
     async def finish(self) -> CallResult:
         """The assembled result; computed once, and handed to `on_finish` (the request log)."""
         if self._result is None:
-            tokens = self._usage_counts() if self._usage is not None else await asyncio.to_thread(self._estimate_counts)
+            tokens = await self._token_counts()
             timings = self._collector.finish()
             spec = self.request.provider.model(self.model) or self.request.model_spec
             cost = cost_usd(spec, tokens)
@@ -340,6 +371,15 @@ class Call:
             self._span.set_status(trace.Status(trace.StatusCode.ERROR, result.error.message))
             self._span.set_attribute("error.type", result.error.error_type)
         self._span.end()
+
+    async def _token_counts(self) -> TokenCounts:
+        """The vendor's counts; without them, an error before any output cost nothing, and
+        anything else (a cancelled or broken stream) is estimated, and flagged so."""
+        if self._usage is not None:
+            return self._usage_counts()
+        if self._status == "error" and not self._emitted:
+            return TokenCounts(0, 0)
+        return await asyncio.to_thread(self._estimate_counts)
 
     def _usage_counts(self) -> TokenCounts:
         u = self._usage

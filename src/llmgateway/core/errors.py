@@ -30,6 +30,13 @@ def error_body(error_type: str, message: str, param: str | None = None) -> dict[
     return {"error": {"type": error_type, "message": message, "param": param, "code": error_type}}
 
 
+class InternalError(GatewayError):
+    """A failure of the gateway itself; the message names the request, the log has the rest."""
+
+    status_code = 500
+    error_type = "internal_error"
+
+
 class ConfigurationError(GatewayError):
     """The gateway's own configuration (catalog, settings) is wrong."""
 

@@ -76,7 +76,7 @@ class Gateway:
             request.fallbacks = [self._fallback(name, chat, origin) for name in chat.fallbacks]
             return await self._bounded_with_history(request, chat)
         except GatewayError as exc:
-            self._record_refusal(exc, origin, provider_id, model, chat.session_id)
+            self.record_refusal(exc, origin, provider_id, model, chat.session_id)
             raise
 
     async def build_route_request(self, route: RouteSpec, chat: ChatInput, origin: Origin) -> ChatRequest:
@@ -89,7 +89,7 @@ class Gateway:
             request.fallbacks = ordered[1:] + [self._fallback(name, chat, origin) for name in (*route.fallbacks, *chat.fallbacks)]
             return await self._bounded_with_history(request, chat)
         except GatewayError as exc:
-            self._record_refusal(exc, origin, route.name, route.name, chat.session_id)
+            self.record_refusal(exc, origin, route.name, route.name, chat.session_id)
             raise
 
     def _target(self, spec: ProviderSpec, model: str, chat: ChatInput, origin: Origin, api_key: SecretStr | None) -> ChatRequest:
@@ -176,15 +176,18 @@ class Gateway:
             except GatewayError as exc:
                 raise self.scrubber.scrub_error(exc, (key_of(request), *adapter.credentials(request))) from None
         except GatewayError as exc:
-            self._record_refusal(exc, origin, provider_id, model, None)
+            self.record_refusal(exc, origin, provider_id, model, None)
             raise
         outcome = embedding_outcome(request, result, time.monotonic() - origin.received_at)
         self.recorder.record_embedding(outcome)
+        for observer in self._observers:
+            observer.embedded(outcome)
         return outcome
 
-    def _record_refusal(
+    def record_refusal(
         self, error: GatewayError, origin: Origin, provider_id: str, model: str, session_id: str | None
     ) -> None:
+        """Record a request refused before any upstream call, and tell every observer."""
         self.recorder.record_refusal(
             error,
             surface=origin.surface,
@@ -194,6 +197,8 @@ class Gateway:
             client_address=origin.client_address,
             latency_s=time.monotonic() - origin.received_at if origin.received_at else 0.0,
         )
+        for observer in self._observers:
+            observer.refused(self.catalog.provider(provider_id), model)
 
     def start(self, request: ChatRequest) -> Call:
         """A call, ready to stream: the request, then its fallbacks."""

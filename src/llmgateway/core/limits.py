@@ -6,6 +6,7 @@ and the setting that raises it.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -72,7 +73,8 @@ def _check_text(field: str, text: str) -> None:
 
 
 def _check_json(field: str, value: Any, limit: int) -> None:
-    """What no vendor, log or JSON encoder takes: nesting past `limit`, integers past 64 bits."""
+    """What no vendor, log or JSON encoder takes: nesting past `limit`, integers past 64 bits,
+    NaN and infinities, lone surrogates."""
     if _depth(field, value, limit) > limit:
         raise ValidationFailedError(f"{field}: nested deeper than the limit of {limit} levels (LLMGATEWAY_MAX_JSON_DEPTH)")
 
@@ -83,6 +85,8 @@ def _depth(field: str, value: Any, limit: int, level: int = 1) -> int:
         _check_text(field, value)
     elif isinstance(value, int) and value not in _INT64:
         raise ValidationFailedError(f"{field}: an integer past 64 bits")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValidationFailedError(f"{field}: {value} is not a JSON number")
     if level > limit or not isinstance(value, (dict, list)):
         return level
     if isinstance(value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from llmgateway.catalog import ProviderSpec
 from llmgateway.core.call import CallResult
 from llmgateway.core.embeddings import EmbeddingOutcome
 from llmgateway.core.errors import GatewayError
@@ -28,8 +29,15 @@ class Recorder(Protocol):
 
 
 class CallObserver(Protocol):
-    """Watches calls start and finish (the Prometheus metrics do); must not block or fail."""
+    """Watches every request the request log records (the Prometheus metrics do): chat calls
+    start and finish, embeddings finish, refusals happen. Must not block or fail."""
 
     def started(self) -> None: ...
 
     def finished(self, result: CallResult) -> None: ...
+
+    def embedded(self, outcome: EmbeddingOutcome) -> None: ...
+
+    def refused(self, provider: ProviderSpec | None, model: str) -> None:
+        """A request refused before any upstream call (unknown provider, bad input, no key)."""
+        ...

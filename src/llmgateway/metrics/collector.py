@@ -4,8 +4,9 @@ Definitions (all in seconds, from `started_at`, the moment the gateway received 
 - latency: to the last upstream event.
 - time to first token: to the first event that carries output (text or a tool-call
   fragment); role-only and usage-only chunks do not count.
-- inter-token latency: the mean gap between consecutive output events, which equals
-  (last output - first output) / (output events - 1); 0.0 when there was one output event.
+- generation: from the first output event to the last.
+Per-token figures (inter-token latency, tokens per second) come from these and the vendor's
+token counts, in report.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from llmgateway.providers.base import OUTPUT_EVENTS, ChatEvent
 class Timings:
     latency_s: float
     time_to_first_token_s: float | None
-    inter_token_latency_s: float
+    generation_s: float  # first output event to last; 0.0 with fewer than two
     output_events: int
 
 
@@ -52,10 +53,10 @@ class MetricsCollector:
         end = self._last_event_at if self._last_event_at is not None else self._clock()
         first, last, count = self._first_output_at, self._last_output_at, self._output_events
         ttft = None if first is None else first - self.started_at
-        itl = (last - first) / (count - 1) if count > 1 and first is not None and last is not None else 0.0
+        generation = last - first if count > 1 and first is not None and last is not None else 0.0
         return Timings(
             latency_s=end - self.started_at,
             time_to_first_token_s=ttft,
-            inter_token_latency_s=itl,
+            generation_s=generation,
             output_events=count,
         )

@@ -8,20 +8,34 @@ from llmgateway.metrics.collector import Timings
 from llmgateway.metrics.pricing import TokenCounts
 
 
-def tokens_per_second(timings: Timings, output_tokens: int) -> float:
-    """Generation speed: output tokens over the time spent generating them.
+def visible_output_tokens(tokens: TokenCounts) -> int:
+    """Output tokens the client sees: reasoning ("thinking") tokens are generated before the
+    first visible token and never sent, so they belong to the time to first token."""
+    return max(tokens.output_tokens - tokens.reasoning_tokens, 0)
+
+
+def tokens_per_second(timings: Timings, visible_tokens: int) -> float:
+    """Generation speed: visible output tokens over the time spent generating them.
 
     The generation window is latency - time to first token. An answer that arrived in a
     single output event has no such window (its tokens came at once), so its speed is taken
     over the whole latency instead of dividing by a near-zero gap.
     """
-    if output_tokens <= 0:
+    if visible_tokens <= 0:
         return 0.0
     ttft = timings.time_to_first_token_s
     window = timings.latency_s - ttft if ttft is not None else 0.0
     if timings.output_events >= 2 and window > 0:
-        return output_tokens / window
-    return output_tokens / timings.latency_s if timings.latency_s > 0 else 0.0
+        return visible_tokens / window
+    return visible_tokens / timings.latency_s if timings.latency_s > 0 else 0.0
+
+
+def inter_token_latency(timings: Timings, visible_tokens: int) -> float:
+    """The mean gap between visible tokens: first to last output over (tokens - 1); 0.0 when
+    the answer came in one event or holds one token."""
+    if timings.output_events < 2 or visible_tokens < 2:
+        return 0.0
+    return timings.generation_s / (visible_tokens - 1)
 
 
 def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> dict[str, Any]:
@@ -35,8 +49,8 @@ def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> 
         "cost_usd": cost,
         "latency_s": timings.latency_s,
         "time_to_first_token_s": timings.time_to_first_token_s,
-        "inter_token_latency_s": timings.inter_token_latency_s,
-        "tokens_per_second": tokens_per_second(timings, tokens.output_tokens),
+        "inter_token_latency_s": inter_token_latency(timings, visible_output_tokens(tokens)),
+        "tokens_per_second": tokens_per_second(timings, visible_output_tokens(tokens)),
         "tokens_estimated": tokens.estimated,
         "price_known": cost is not None,
     }

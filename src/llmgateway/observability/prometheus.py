@@ -11,7 +11,9 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from llmgateway.catalog import ProviderSpec
 from llmgateway.core.call import CallResult
+from llmgateway.core.embeddings import EmbeddingOutcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
@@ -77,6 +79,21 @@ class GatewayMetrics:
                 self.tokens.labels(provider, model, kind).inc(count)
         if m["cost_usd"]:
             self.cost.labels(provider, model).inc(m["cost_usd"])
+
+    def embedded(self, outcome: EmbeddingOutcome) -> None:
+        provider = outcome.request.provider
+        spec = provider.model(outcome.model) or provider.model(outcome.request.model)
+        labels = (provider.id, spec.name if spec else "other")
+        self.requests.labels(*labels, "success").inc()
+        self.latency.labels(*labels).observe(outcome.metrics["latency_s"])
+        if outcome.tokens.input_tokens:
+            self.tokens.labels(*labels, "input").inc(outcome.tokens.input_tokens)
+        if outcome.metrics["cost_usd"]:
+            self.cost.labels(*labels).inc(outcome.metrics["cost_usd"])
+
+    def refused(self, provider: ProviderSpec | None, model: str) -> None:
+        spec = provider.model(model) if provider is not None else None
+        self.requests.labels(provider.id if provider else "other", spec.name if spec else "other", "error").inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

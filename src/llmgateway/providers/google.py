@@ -29,6 +29,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from llmgateway.core.errors import (
+    BadRequestError,
     MissingCredentialsError,
     ProviderNotConfiguredError,
     UpstreamError,
@@ -228,6 +229,8 @@ def build_contents(messages: list[dict[str, Any]]) -> list[types.Content]:
     """Typed contents, so that the SDK writes every field in the API's own spelling."""
     call_names = {c["id"]: c["function"]["name"] for m in messages for c in m.get("tool_calls") or ()}
     turns = merged_turns(messages, lambda message: _parts(message, call_names), assistant="model")
+    if not turns:
+        raise BadRequestError("chat_input: Gemini needs a user or assistant message besides the system prompt")
     return [types.Content(role=role, parts=parts) for role, parts in turns]
 
 
