@@ -52,12 +52,11 @@ async def record_cpu_ms(journal: bool, count: int = 5000) -> float:
     """CPU milliseconds per record: build it from a finished call, journal and queue it, insert
     it in batches."""
     from llmgateway.catalog import load_catalog
-    from llmgateway.core.call import CallResult
-    from llmgateway.core.request import ChatRequest, Origin
-    from llmgateway.metrics.pricing import TokenCounts
     from llmgateway.settings import Settings
     from llmgateway.tracking.records import record_from_result
     from llmgateway.tracking.tracker import Tracker
+    from llmgateway.vocabulary.requests import ChatRequest, Origin
+    from llmgateway.vocabulary.results import CallResult, TokenCounts
 
     workdir = Path(tempfile.mkdtemp(prefix="llmgateway-bench-"))
     settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{workdir / 'log.db'}",

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from llmgateway.core.request import ChatRequest
 from llmgateway.providers.google import GoogleAdapter
 from llmgateway.providers.pool import shared_http_client
+from llmgateway.vocabulary.requests import ChatRequest
 from tests.emulators.gemini import PROMPT_TOKENS, GeminiEmulator
 
 

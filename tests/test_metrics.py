@@ -6,9 +6,10 @@ import pytest
 
 from llmgateway.catalog import ModelSpec, load_catalog
 from llmgateway.metrics.collector import MetricsCollector
-from llmgateway.metrics.pricing import TokenCounts, cost_usd
+from llmgateway.metrics.pricing import cost_usd
 from llmgateway.metrics.report import build_metrics, inter_token_latency, tokens_per_second
-from llmgateway.providers.base import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.events import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.results import TokenCounts
 
 
 class ScriptedClock:

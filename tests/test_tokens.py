@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 
-from llmgateway.core.errors import ConfigurationError
+from llmgateway.errors import ConfigurationError
 from llmgateway.metrics import tokens
 from llmgateway.metrics.tokens import available_encodings, count_message_tokens, count_text_tokens, encoding
 

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from typing import Any, Sequence
 
-from llmgateway import __version__
+from llmgateway.version import __version__
 from llmgateway.client import LLMGatewayError
 from llmgateway.settings import get_settings
 

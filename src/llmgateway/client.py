@@ -23,7 +23,7 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
-from llmgateway.core.errors import GatewayError
+from llmgateway.errors import GatewayError
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ class _InProcessBackend:
     async def _call(self, provider: str, body: dict[str, Any]):  # type: ignore[no-untyped-def]
         from llmgateway.api.engine import engine_request
         from llmgateway.api.schemas import EngineChatBody
-        from llmgateway.core.request import Origin
+        from llmgateway.vocabulary.requests import Origin
 
         origin = Origin("client", None, time.monotonic())
         await self._ready()

@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from llmgateway import __version__
+from llmgateway.version import __version__
 from llmgateway.api import engine, export, health, openai_compat, operations, tracking
 from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.errors import install_error_handlers

@@ -11,11 +11,12 @@ from starlette.responses import Response
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import EngineChatBody
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response, wants_server_sent_events
-from llmgateway.core.call import Call, CallResult
+from llmgateway.core.call import Call
 from llmgateway.core.gateway import Gateway
-from llmgateway.core.request import ChatRequest, Origin
 from llmgateway.metrics.report import openai_usage
-from llmgateway.providers.base import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.requests import ChatRequest, Origin
+from llmgateway.vocabulary.results import CallResult
 
 router = APIRouter(prefix="/api/engine", tags=["engine"])
 

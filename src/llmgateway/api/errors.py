@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from llmgateway.core.errors import BadRequestError, GatewayError, ValidationFailedError, error_body
+from llmgateway.errors import BadRequestError, GatewayError, ValidationFailedError, error_body
 
 logger = logging.getLogger("llmgateway.api")
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from llmgateway.core.errors import ValidationFailedError
+from llmgateway.errors import ValidationFailedError
 
 router = APIRouter(prefix="/api", tags=["export"])
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 
-from llmgateway import __version__
+from llmgateway.version import __version__
 
 router = APIRouter(tags=["health"])
 

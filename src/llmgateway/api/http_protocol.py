@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from llmgateway.core.errors import error_body
+from llmgateway.errors import error_body
 from llmgateway.settings import get_settings
 
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmgateway.api.errors import error_response
-from llmgateway.core.request import Origin
+from llmgateway.vocabulary.requests import Origin
 
 
 class RequestIntakeMiddleware:

@@ -20,11 +20,12 @@ from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
-from llmgateway.core.call import Call, CallResult
-from llmgateway.core.errors import GatewayError
+from llmgateway.core.call import Call
 from llmgateway.core.gateway import Gateway
+from llmgateway.errors import GatewayError
 from llmgateway.metrics.report import openai_usage
-from llmgateway.providers.base import TextDelta
+from llmgateway.vocabulary.events import TextDelta
+from llmgateway.vocabulary.results import CallResult
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from llmgateway.core.request import ChatInput
+from llmgateway.vocabulary.requests import ChatInput
 
 
 class _Lenient(BaseModel):

@@ -22,9 +22,10 @@ import anyio
 import orjson
 from starlette.responses import StreamingResponse
 
-from llmgateway.core.call import Call, CallResult
-from llmgateway.core.errors import GatewayError
-from llmgateway.providers.base import TextDelta, ToolCallDelta
+from llmgateway.core.call import Call
+from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.results import CallResult
 
 OutputEvent = TextDelta | ToolCallDelta
 Chunk = dict[str, Any]

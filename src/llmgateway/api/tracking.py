@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmgateway.api.export import csv_response
-from llmgateway.core.errors import GatewayError, ValidationFailedError
+from llmgateway.errors import GatewayError, ValidationFailedError
 from llmgateway.tracking.records import FLAT_METRICS, record_of_client_log
 from llmgateway.tracking.reference_tables import PromptTable, SessionTable, iso
 from llmgateway.tracking.storable import storable

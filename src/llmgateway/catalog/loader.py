@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from llmgateway.core.errors import ConfigurationError
+from llmgateway.errors import ConfigurationError
 
 # A dated snapshot takes its model's price: gpt-4o-mini-2024-07-18, claude-3-5-haiku-20241022.
 _SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")

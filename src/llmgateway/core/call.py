@@ -15,30 +15,23 @@ import random
 import time
 import uuid
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 from opentelemetry import trace
 from pydantic import ValidationError
 
 from llmgateway.core.cooldown import Cooldowns, deployment_of
-from llmgateway.core.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeoutError
-from llmgateway.core.request import ChatRequest, key_of
 from llmgateway.core.secrets import SecretScrubber
+from llmgateway.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeoutError
 from llmgateway.metrics.collector import MetricsCollector
-from llmgateway.metrics.pricing import TokenCounts, cost_usd
+from llmgateway.metrics.pricing import cost_usd
 from llmgateway.metrics.report import build_metrics
 from llmgateway.metrics.tokens import count_message_tokens, count_text_tokens
-from llmgateway.providers.base import (
-    ChatEvent,
-    Finish,
-    ProviderAdapter,
-    ResponseInfo,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
-
+from llmgateway.providers.base import ProviderAdapter
+from llmgateway.vocabulary.events import ChatEvent, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.requests import ChatRequest, key_of
+from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 _NOOP_TRACER = trace.NoOpTracer()
 logger = logging.getLogger("llmgateway.call")
@@ -58,27 +51,6 @@ class RetryPolicy:
             except ValueError:
                 pass
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
-
-
-@dataclass(slots=True)
-class CallResult:
-    """A finished call: what it answered, what it cost, how fast it was."""
-
-    id: str
-    request: ChatRequest
-    timestamp: float
-    status: str  # "success", "error" or "cancelled"
-    text: str
-    tool_calls: list[dict[str, Any]] | None
-    finish_reason: str | None
-    model: str
-    response_id: str | None
-    system_fingerprint: str | None
-    service_tier: str | None
-    tokens: TokenCounts
-    metrics: dict[str, Any]
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    error: GatewayError | None = None
 
 
 class Call:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Hashable
 
-from llmgateway.core.request import ChatRequest, key_of
+from llmgateway.vocabulary.requests import ChatRequest, key_of
 
 
 def deployment_of(request: ChatRequest) -> Hashable:

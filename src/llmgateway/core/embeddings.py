@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
-from llmgateway.core.request import EmbeddingRequest
-from llmgateway.metrics.pricing import TokenCounts, cost_usd
+from llmgateway.metrics.pricing import cost_usd
 from llmgateway.metrics.tokens import count_text_tokens
-from llmgateway.providers.base import EmbeddingResult
-
-
-@dataclass(slots=True)
-class EmbeddingOutcome:
-    request: EmbeddingRequest
-    vectors: list[Any]
-    model: str
-    tokens: TokenCounts
-    metrics: dict[str, Any]
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    timestamp: float = field(default_factory=time.time)
+from llmgateway.vocabulary.events import EmbeddingResult
+from llmgateway.vocabulary.requests import EmbeddingRequest
+from llmgateway.vocabulary.results import EmbeddingOutcome, TokenCounts
 
 
 def embedding_outcome(request: EmbeddingRequest, result: EmbeddingResult, latency_s: float) -> EmbeddingOutcome:

@@ -12,14 +12,17 @@ import time
 from typing import Any, Sequence
 
 from opentelemetry import trace
-
 from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
-from llmgateway.core.call import Call, CallResult, RetryPolicy
+from llmgateway.core.call import Call, RetryPolicy
 from llmgateway.core.cooldown import Cooldowns, deployment_of
-from llmgateway.core.embeddings import EmbeddingOutcome, embedding_outcome
-from llmgateway.core.errors import (
+from llmgateway.core.embeddings import embedding_outcome
+from llmgateway.core.limits import check_request_limits
+from llmgateway.core.parameters import validate_parameters
+from llmgateway.core.recording import CallObserver, Recorder
+from llmgateway.core.secrets import SecretScrubber, server_credentials
+from llmgateway.errors import (
     ClientKeysNotAllowedError,
     GatewayError,
     MissingCredentialsError,
@@ -28,13 +31,10 @@ from llmgateway.core.errors import (
     UpstreamTimeoutError,
     ValidationFailedError,
 )
-from llmgateway.core.limits import check_request_limits
-from llmgateway.core.parameters import validate_parameters
-from llmgateway.core.recording import CallObserver, Recorder
-from llmgateway.core.request import ChatInput, ChatRequest, EmbeddingRequest, Origin, key_of
-from llmgateway.core.secrets import SecretScrubber, server_credentials
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
+from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin, key_of
+from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 
 class Gateway:

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from llmgateway.core.errors import ValidationFailedError
+from llmgateway.errors import ValidationFailedError
 from llmgateway.settings import Settings
 
 

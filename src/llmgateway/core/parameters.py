@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from llmgateway.catalog import ParameterSpec, ProviderSpec
-from llmgateway.core.errors import ValidationFailedError
+from llmgateway.errors import ValidationFailedError
 
 # Keys that the gateway sets itself; a client may not override them through `parameters`.
 _RESERVED = frozenset({"model", "messages", "stream", "stream_options", "n", "tools", "tool_choice", "response_format"})

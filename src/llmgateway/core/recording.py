@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from llmgateway.catalog import ProviderSpec
-from llmgateway.core.call import CallResult
-from llmgateway.core.embeddings import EmbeddingOutcome
-from llmgateway.core.errors import GatewayError
+from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 
 class Recorder(Protocol):

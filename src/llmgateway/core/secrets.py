@@ -17,7 +17,7 @@ from typing import Iterable
 from urllib.parse import unquote
 
 from llmgateway.catalog import Catalog
-from llmgateway.core.errors import GatewayError
+from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
 
 REDACTED = "[redacted]"

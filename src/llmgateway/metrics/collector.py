@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from llmgateway.providers.base import OUTPUT_EVENTS, ChatEvent
+from llmgateway.vocabulary.events import OUTPUT_EVENTS, ChatEvent
 
 
 @dataclass(frozen=True, slots=True)

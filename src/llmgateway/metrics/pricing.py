@@ -9,23 +9,8 @@ A model without a price in the catalog costs None: unknown, not zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from llmgateway.catalog import ModelSpec
-
-
-@dataclass(frozen=True, slots=True)
-class TokenCounts:
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_write_tokens: int = 0
-    estimated: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+from llmgateway.vocabulary.results import TokenCounts
 
 
 def cost_usd(model: ModelSpec | None, tokens: TokenCounts) -> float | None:

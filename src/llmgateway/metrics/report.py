@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmgateway.metrics.collector import Timings
-from llmgateway.metrics.pricing import TokenCounts
+from llmgateway.vocabulary.results import TokenCounts
 
 
 def visible_output_tokens(tokens: TokenCounts) -> int:

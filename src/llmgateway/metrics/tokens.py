@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 import tiktoken
 
-from llmgateway.core.errors import ConfigurationError
-from llmgateway.core.request import message_text
+from llmgateway.errors import ConfigurationError
+from llmgateway.vocabulary.requests import message_text
 
 _ENDOFTEXT = "<|endoftext|>"
 _ENDOFPROMPT = "<|endofprompt|>"

@@ -12,8 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgateway.catalog import ProviderSpec
-from llmgateway.core.call import CallResult
-from llmgateway.core.embeddings import EmbeddingOutcome
+from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)

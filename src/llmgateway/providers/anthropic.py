@@ -24,18 +24,8 @@ import anthropic
 import httpx2
 import orjson
 
-from llmgateway.core.errors import BadRequestError, UpstreamError
-from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
-from llmgateway.providers.base import (
-    ChatEvent,
-    EmbeddingResult,
-    EmbeddingsNotSupportedError,
-    Finish,
-    ResponseInfo,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
+from llmgateway.errors import BadRequestError, UpstreamError
+from llmgateway.providers.base import EmbeddingsNotSupportedError
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -49,6 +39,16 @@ from llmgateway.providers.messages import (
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 from llmgateway.providers.stainless import sdk_errors
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    EmbeddingResult,
+    Finish,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 
 DEFAULT_API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

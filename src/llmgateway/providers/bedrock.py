@@ -24,7 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from llmgateway.core.errors import (
+from llmgateway.errors import (
     BadRequestError,
     MissingCredentialsError,
     ProviderNotConfiguredError,
@@ -33,17 +33,7 @@ from llmgateway.core.errors import (
     UpstreamUnavailableError,
     upstream_status_error,
 )
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
-from llmgateway.providers.base import (
-    ChatEvent,
-    EmbeddingResult,
-    EmbeddingsNotSupportedError,
-    Finish,
-    ResponseInfo,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
+from llmgateway.providers.base import EmbeddingsNotSupportedError
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -54,6 +44,16 @@ from llmgateway.providers.messages import (
     tool_arguments,
     tool_choice_mode,
 )
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    EmbeddingResult,
+    Finish,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 STOP_REASONS = {
     "end_turn": "stop",

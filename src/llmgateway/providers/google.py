@@ -28,7 +28,7 @@ from google.auth import exceptions as google_auth_exceptions
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from llmgateway.core.errors import (
+from llmgateway.errors import (
     BadRequestError,
     MissingCredentialsError,
     ProviderNotConfiguredError,
@@ -36,16 +36,6 @@ from llmgateway.core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
-)
-from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
-from llmgateway.providers.base import (
-    ChatEvent,
-    EmbeddingResult,
-    Finish,
-    ResponseInfo,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
 )
 from llmgateway.providers.messages import (
     Image,
@@ -58,6 +48,16 @@ from llmgateway.providers.messages import (
     tool_choice_mode,
 )
 from llmgateway.providers.pool import ClientPool
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    EmbeddingResult,
+    Finish,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 
 FINISH_REASONS = {
     "STOP": "stop",

@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from llmgateway.core.errors import BadRequestError
-from llmgateway.core.request import message_text
+from llmgateway.errors import BadRequestError
+from llmgateway.vocabulary.requests import message_text
 
 _DATA_URL = re.compile(r"^data:(?P<media_type>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
 

@@ -16,15 +16,16 @@ import httpx2
 import ollama
 import orjson
 
-from llmgateway.core.errors import (
+from llmgateway.errors import (
     BadRequestError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
 )
-from llmgateway.core.request import ChatRequest, EmbeddingRequest
-from llmgateway.providers.base import (
+from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
+from llmgateway.providers.pool import ClientPool
+from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
@@ -33,8 +34,7 @@ from llmgateway.providers.base import (
     ToolCallDelta,
     Usage,
 )
-from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
-from llmgateway.providers.pool import ClientPool
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 # The engine API's parameter names, as Ollama's `options`.
 _OPTION_NAMES = {"max_tokens": "num_predict"}

@@ -15,9 +15,11 @@ import httpx2
 import openai
 import orjson
 
-from llmgateway.core.errors import UpstreamError
-from llmgateway.core.request import ChatRequest, EmbeddingRequest, key_of
-from llmgateway.providers.base import (
+from llmgateway.errors import UpstreamError
+from llmgateway.providers.pool import ClientPool
+from llmgateway.providers.sse import iter_sse
+from llmgateway.providers.stainless import sdk_errors
+from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
@@ -26,9 +28,7 @@ from llmgateway.providers.base import (
     ToolCallDelta,
     Usage,
 )
-from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.sse import iter_sse
-from llmgateway.providers.stainless import sdk_errors
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 
 # Parameters whose OpenAI name differs from the engine API's.
 _RENAMED_PARAMETERS = {"max_tokens": "max_completion_tokens"}

@@ -12,7 +12,7 @@ from typing import Callable
 
 import httpx2
 
-from llmgateway.core.errors import ConfigurationError, GatewayError
+from llmgateway.errors import ConfigurationError, GatewayError
 from llmgateway.providers.base import ProviderAdapter
 from llmgateway.providers.pool import shared_http_client
 from llmgateway.settings import Settings

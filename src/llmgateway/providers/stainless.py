@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import httpx2
 import orjson
 
-from llmgateway.core.errors import (
+from llmgateway.errors import (
     GatewayError,
     UpstreamError,
     UpstreamTimeoutError,

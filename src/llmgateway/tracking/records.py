@@ -9,11 +9,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from llmgateway.core.call import CallResult
-from llmgateway.core.embeddings import EmbeddingOutcome
-from llmgateway.core.errors import GatewayError
-from llmgateway.core.request import ChatRequest
-
+from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 # The metrics kept as columns too (beside the whole `metrics` object), for filtering and SQL.
 FLAT_METRICS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "tokens_estimated", "cost_usd",

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from llmgateway.core.errors import ConfigurationError
+from llmgateway.errors import ConfigurationError
 from llmgateway.tracking.schema import requests
 
 logger = logging.getLogger("llmgateway.tracking")

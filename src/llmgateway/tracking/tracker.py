@@ -14,15 +14,14 @@ from typing import Any, Callable
 
 import orjson
 
-from llmgateway.core.call import CallResult
-from llmgateway.core.embeddings import EmbeddingOutcome
-from llmgateway.core.errors import GatewayError
+from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
-from llmgateway.tracking.records import record_from_result, record_of_embedding, record_of_refusal
 from llmgateway.tracking.journal import Journal
+from llmgateway.tracking.records import record_from_result, record_of_embedding, record_of_refusal
 from llmgateway.tracking.spill import DeadLetterFile, SpillFile
 from llmgateway.tracking.store import RequestStore, assistant_message
 from llmgateway.tracking.writer import TrackingWriter, WriterStats
+from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 logger = logging.getLogger("llmgateway.tracking")
 
