@@ -17,7 +17,7 @@ import pytest
 
 from llmgateway.settings import Settings
 from llmgateway.tracking.spill import SpillFile
-from llmgateway.tracking.store import RequestStore
+from llmgateway.tracking.store import LogFilter, RequestStore
 from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway
 from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
 
@@ -266,3 +266,41 @@ def test_failed_migration_stops_the_start(tmp_path: Path) -> None:
 def test_settings_default_to_sqlite_in_the_working_directory() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.database_url == "sqlite+aiosqlite:///llmgateway.db"
+
+
+async def test_a_read_waits_for_earlier_records_only_not_for_the_queue_to_run_dry(tmp_path: Path) -> None:
+    """Under steady traffic the queue never empties; a read still answers, with the records
+    queued before it stored."""
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    await store.migrate()
+    writer = new_writer(store, SpillFile(tmp_path / "spill.jsonl"), queue_size=10_000, batch_size=3, flush_interval_s=0.01)
+    real_insert = store.insert_many
+
+    async def slow_insert(rows: list[dict]) -> None:
+        await asyncio.sleep(0.05)  # a database slower than the traffic
+        await real_insert(rows)
+
+    store.insert_many = slow_insert  # type: ignore[method-assign]
+    writer.start()
+    before = [_row(i) for i in range(5)]
+    for row in before:
+        writer.submit(row)
+    stop = asyncio.Event()
+
+    async def steady_traffic() -> None:
+        i = 100
+        while not stop.is_set():
+            writer.submit(_row(i))
+            i += 1
+            await asyncio.sleep(0.005)
+
+    traffic = asyncio.create_task(steady_traffic())
+    assert await writer.flush(timeout_s=20) is True  # answered, though the queue never ran dry
+    still_queued = writer.queue_depth()
+    stored = {row["id"] for row in await store.logs(LogFilter(), limit=1000)}
+    stop.set()
+    await traffic
+    assert {row["id"] for row in before} <= stored
+    assert still_queued > 0  # it did not wait for the queue to run dry
+    await writer.close()
+    await store.aclose()

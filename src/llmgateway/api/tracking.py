@@ -2,8 +2,9 @@
 and posted by clients), sessions and prompts as LLMstudio's tracker serves them; stats and
 a timeseries beyond it.
 
-Each read first waits for the records queued so far to be written, so a client that reads
-right after a call sees it.
+Each read first waits for the records queued before it to be handled (at most 5 s), so a
+client that reads right after a call sees it; records queued after the read began are not
+waited for, so steady traffic never holds a read up.
 """
 
 from __future__ import annotations

@@ -99,6 +99,8 @@ class TrackingWriter:
         self._healthy = True
         self._retry_at = 0.0
         self._journal_failing = False
+        self._queued = self._handled = 0  # records put in the queue, and taken out and handled, in order
+        self._flush_waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="llmgateway-tracking-writer")
@@ -119,6 +121,8 @@ class TrackingWriter:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
             self._offload([entry])
+            return
+        self._queued += 1
 
     def _append_to_journal(self, line: bytes) -> int:
         if self._journal is None:
@@ -149,13 +153,30 @@ class TrackingWriter:
             database_healthy=self._healthy,
         )
 
-    async def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait until what is queued now has been handled (stored, spilled or buffered)."""
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the records queued before this call have been handled (stored, spilled
+        or buffered); records queued after it are not waited for, so under steady traffic a
+        read waits at most for the batches ahead of it, never for the queue to run dry.
+        False when `timeout_s` passed first."""
+        target = self._queued
+        if self._handled >= target:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append((target, waiter))
         try:
             async with asyncio.timeout(timeout_s):
-                await self._queue.join()
+                await waiter
         except TimeoutError:
             logger.warning("tracking flush timed out with %d records queued", self._queue.qsize())
+            return False
+        return True
+
+    def _mark_handled(self, count: int) -> None:
+        self._handled += count
+        while self._flush_waiters and self._flush_waiters[0][0] <= self._handled:
+            _, waiter = self._flush_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Drain the queue into the database; spill whatever it cannot take in time."""
@@ -201,6 +222,7 @@ class TrackingWriter:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+                self._mark_handled(len(batch))
 
     async def _next_batch(self, batch: list[Entry]) -> None:
         """Wait for a record (while records wait in memory or in the spill file, only until
