@@ -181,3 +181,26 @@ def test_backoff_never_sleeps_past_the_deadline(gateway_factory: Callable[..., s
     # a 30 s sleep would have run past the 5 s deadline (a 504): the fallback served instead
     assert r.status_code == 200, r.text
     assert [b["model"] for b in openai_emulator.requests] == ["gpt-4o-mini", "gpt-4o"]
+
+
+@pytest.mark.parametrize("route", ["engine", "engine-stream", "v1"])
+def test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call(
+    route: str, gateway_url: str, openai_emulator: OpenAIEmulator
+) -> None:
+    openai_emulator.chunk_delay_s = 0.3  # 12 chunks: about 4 s upstream
+    openai_emulator.faults.append(Fault("hang", seconds=30))  # and nothing at all for the first 30 s
+    path, body = {
+        "engine": ("/api/engine/chat/openai", {"model": "gpt-4o-mini", "chat_input": "hi"}),
+        "engine-stream": ("/api/engine/chat/openai", {"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}),
+        "v1": ("/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+    }[route]
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up, and closes its connection
+        httpx.post(f"{gateway_url}{path}", json=body, timeout=httpx.Timeout(30, read=0.5))
+    deadline = time.monotonic() + 10
+    while openai_emulator.closed_early == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert openai_emulator.closed_early == 1  # the upstream saw the gateway leave
+    while not (logs := httpx.get(f"{gateway_url}/api/tracking/logs").json()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [row["status"] for row in logs] == ["cancelled"]
+    assert in_flight(gateway_url) == 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AsyncIterator
 
 VALID_KEY = "sk-test-emulator-key-0123456789"
 DEFAULT_REPLY = "Hello! I am an emulated assistant. How can I help you today?"
@@ -51,6 +51,18 @@ class EmulatorState:
         self.reply = DEFAULT_REPLY
         self.usage_extra: dict[str, int] = {}
         self.thinking: str | None = None  # reasoning text the model streams before its answer
+        self.closed_early = 0  # streams the gateway closed before their end (see `watched`)
+
+    async def watched(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """A stream's chunks, counting in `closed_early` a stream the client closed before its end."""
+        finished = False
+        try:
+            async for chunk in chunks:
+                yield chunk
+            finished = True
+        finally:
+            if not finished:
+                self.closed_early += 1
 
     def remember(self, request: Any, body: dict[str, Any]) -> None:
         """Keep what a request carried: body, headers, path and query (a Starlette request)."""

@@ -88,7 +88,7 @@ class OpenAIEmulator(EmulatorState):
             return _error(fault.status, fault.message, error_type, None, fault.headers)
         if not body.get("stream"):
             return Response(orjson.dumps(self._completion(body)), media_type="application/json")
-        return StreamingResponse(self._stream(body, fault), media_type="text/event-stream; charset=utf-8")
+        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="text/event-stream; charset=utf-8")
 
     async def embeddings(self, request: Request) -> Response:
         """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""

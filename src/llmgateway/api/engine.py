@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import EngineChatBody
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response, wants_server_sent_events
@@ -32,8 +33,10 @@ async def chat(provider: str, body: EngineChatBody, request: Request) -> Respons
     request.state.call = call  # for the access log
     if body.is_stream:
         json_chunks = not wants_server_sent_events(request.headers.get("accept"))
-        return await stream_response(call, EngineChunks(encode_once=True), json_chunks=json_chunks)
-    result = await call.complete()
+        return await stream_response(request, call, EngineChunks(encode_once=True), json_chunks=json_chunks)
+    result = await unless_the_client_leaves(request, call, call.complete())
+    if result is None:
+        return client_left_response()
     return Response(orjson.dumps(engine_response(result)), media_type="application/json")
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
 from llmgateway.api.engine import gateway_of, tool_call_fragment
+from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
@@ -103,8 +104,10 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}
-        return await stream_response(call, CompletionChunks(include_usage), headers)
-    result = await call.complete()
+        return await stream_response(request, call, CompletionChunks(include_usage), headers)
+    result = await unless_the_client_leaves(request, call, call.complete())
+    if result is None:
+        return client_left_response()
     headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id}
     return Response(
         orjson.dumps(completion(result)),

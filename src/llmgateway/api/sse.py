@@ -20,10 +20,12 @@ from typing import Any, AsyncIterator, Protocol
 
 import anyio
 import orjson
-from starlette.responses import StreamingResponse
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError
+from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult
 
@@ -79,10 +81,14 @@ async def guarded_chunks(
 
 
 async def stream_response(
-    call: Call, chunk_format: ChunkFormat, headers: dict[str, str] | None = None, *, json_chunks: bool = False
-) -> StreamingResponse:
+    request: Request, call: Call, chunk_format: ChunkFormat, headers: dict[str, str] | None = None, *,
+    json_chunks: bool = False,
+) -> Response:
     """The call's chunks as server-sent events, or with `json_chunks` one JSON object per HTTP chunk."""
-    output, first = await open_stream(call)
+    opened = await unless_the_client_leaves(request, call, open_stream(call))
+    if opened is None:
+        return client_left_response()
+    output, first = opened
     framing, media_type = (_json_chunks, "application/json") if json_chunks else (_server_sent_events, "text/event-stream")
     body = framing(guarded_chunks(call, output, first, chunk_format))
     return StreamingResponse(body, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
