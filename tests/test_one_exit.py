@@ -204,3 +204,26 @@ def test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call(
         time.sleep(0.05)
     assert [row["status"] for row in logs] == ["cancelled"]
     assert in_flight(gateway_url) == 0.0
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "google", "ollama", "bedrock"])
+def test_a_client_that_leaves_mid_stream_closes_the_upstream_stream(
+    provider: str, request: pytest.FixtureRequest, gateway_url: str
+) -> None:
+    """Every adapter closes its upstream response when the consumer stops early."""
+    fixture = {"openai": "openai_emulator", "anthropic": "anthropic_emulator", "google": "gemini_emulator",
+               "ollama": "ollama_emulator", "bedrock": "bedrock_emulator"}[provider]  # fmt: skip
+    emulator = request.getfixturevalue(fixture)
+    emulator.chunk_delay_s = 0.2  # 12 pieces: over 2 s upstream
+    body = {"model": MODELS[provider], "chat_input": "hi", "is_stream": True}
+    with httpx.Client(timeout=30) as c, c.stream("POST", f"{gateway_url}/api/engine/chat/{provider}", json=body) as r:
+        for line in r.iter_lines():
+            if '"chat_output_stream":"Hello!"' in line:
+                break  # the first words arrived: leave
+    deadline = time.monotonic() + 10
+    while emulator.closed_early == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emulator.closed_early == 1
+    while not (logs := httpx.get(f"{gateway_url}/api/tracking/logs").json()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [row["status"] for row in logs] == ["cancelled"]

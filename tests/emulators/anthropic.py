@@ -50,7 +50,7 @@ class AnthropicEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps(_error_body(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
-        return StreamingResponse(self._stream(body, fault), media_type="text/event-stream; charset=utf-8")
+        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="text/event-stream; charset=utf-8")
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         usage = {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),

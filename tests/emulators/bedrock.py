@@ -68,7 +68,7 @@ class BedrockEmulator(EmulatorState):
         fault = self.next_fault()
         if fault and fault.kind == "status":
             return self._error(fault.status, fault.message, fault.headers)
-        return StreamingResponse(self._stream(body, fault), media_type="application/vnd.amazon.eventstream")
+        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="application/vnd.amazon.eventstream")
 
     @staticmethod
     def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

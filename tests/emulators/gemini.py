@@ -79,7 +79,7 @@ class GeminiEmulator(EmulatorState):
             return Response(orjson.dumps(_error(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
         model = request.path_params["model"]
-        return StreamingResponse(self._stream(body, model, fault), media_type="text/event-stream")
+        return StreamingResponse(self.watched(self._stream(body, model, fault)), media_type="text/event-stream")
 
     async def _stream(self, body: dict[str, Any], model: str, fault: Fault | None) -> AsyncIterator[bytes]:
         def chunk(parts: list[dict[str, Any]], produced: int, finish: str | None = None) -> bytes:

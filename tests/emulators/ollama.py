@@ -41,7 +41,7 @@ class OllamaEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps({"error": fault.message}), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
-        return StreamingResponse(self._stream(body, fault), media_type="application/x-ndjson")
+        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="application/x-ndjson")
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         model = body["model"]

@@ -18,6 +18,9 @@ def deployment_of(request: ChatRequest) -> Hashable:
     return (request.provider.id, request.model, request.base_url, hash(key_of(request)))
 
 
+_MAX_DEPLOYMENTS = 10_000  # state kept for at most this many deployments (client keys make many)
+
+
 class Cooldowns:
     def __init__(self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._threshold = failures
@@ -28,14 +31,26 @@ class Cooldowns:
 
     def available(self, deployment: Hashable) -> bool:
         until = self._until.get(deployment)
-        return until is None or self._clock() >= until
+        if until is None:
+            return True
+        if self._clock() >= until:
+            del self._until[deployment]  # cooled down: forget it
+            return True
+        return False
 
     def failed(self, deployment: Hashable) -> None:
-        count = self._failures.get(deployment, 0) + 1
-        self._failures[deployment] = count
+        count = self._failures.pop(deployment, 0) + 1
+        self._failures[deployment] = count  # re-inserted: the dict's order is the order of last failure
         if count >= self._threshold:
             self._until[deployment] = self._clock() + self._cooldown_s
-            self._failures[deployment] = 0
+            del self._failures[deployment]
+        for table in (self._failures, self._until):
+            while len(table) > _MAX_DEPLOYMENTS:
+                del table[next(iter(table))]  # the least recently failed
+
+    def tracked(self) -> int:
+        """How many deployments the breaker holds state for (bounded)."""
+        return len(self._failures) + len(self._until)
 
     def succeeded(self, deployment: Hashable) -> None:
         self._failures.pop(deployment, None)

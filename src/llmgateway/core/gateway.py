@@ -178,7 +178,11 @@ class Gateway:
         except GatewayError as exc:
             self.record_refusal(exc, origin, provider_id, model, None)
             raise
-        outcome = embedding_outcome(request, result, time.monotonic() - origin.received_at)
+        latency_s = time.monotonic() - origin.received_at
+        if result.input_tokens is None:  # counted with the tokenizer: off the event loop
+            outcome = await asyncio.to_thread(embedding_outcome, request, result, latency_s)
+        else:
+            outcome = embedding_outcome(request, result, latency_s)
         self.recorder.record_embedding(outcome)
         for observer in self._observers:
             observer.embedded(outcome)

@@ -123,10 +123,13 @@ class BedrockAdapter:
             response = await client.converse_stream(**arguments)
             yield ResponseInfo(request.model, response.get("ResponseMetadata", {}).get("RequestId"))
             tool_index: dict[int, int] = {}
-            async for event in response["stream"]:
-                started = True
-                for translated in translate_event(event, tool_index):
-                    yield translated
+            try:
+                async for event in response["stream"]:
+                    started = True
+                    for translated in translate_event(event, tool_index):
+                        yield translated
+            finally:
+                response["stream"].close()  # a consumer that stops early closes the upstream response
         except ClientError as exc:
             raise _client_error(exc, started) from None
         except NoCredentialsError:

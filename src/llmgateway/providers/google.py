@@ -17,6 +17,7 @@ aiohttp is importable), an explicit timeout (its default is none) and no retries
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any, AsyncIterator, Iterator
 
 import google.auth
@@ -136,10 +137,11 @@ class GoogleAdapter:
                 model=request.model, contents=build_contents(messages), config=build_config(request, system)
             )
             translator = StreamTranslator()
-            async for chunk in chunks:
-                started = True
-                for event in translator.translate(chunk):
-                    yield event
+            async with aclosing(chunks):  # a consumer that stops early closes the upstream response
+                async for chunk in chunks:
+                    started = True
+                    for event in translator.translate(chunk):
+                        yield event
             for event in translator.close():
                 yield event
         except genai_errors.APIError as exc:

@@ -9,6 +9,7 @@ gateway's connect and read timeouts.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any, AsyncIterator
 
 import httpx
@@ -46,12 +47,13 @@ class OllamaAdapter:
         self._http = http_client
         timeout = http_client.timeout
         self._timeout = httpx.Timeout(timeout.read, connect=timeout.connect)
-        self._clients: ClientPool[ollama.AsyncClient] = ClientPool(self._new_client)
+        self._clients: ClientPool[ollama.AsyncClient] = ClientPool(self._new_client, close=ollama.AsyncClient.close)
 
     def _new_client(self, host: str | None) -> ollama.AsyncClient:
         return ollama.AsyncClient(host=host, timeout=self._timeout)
 
     async def aclose(self) -> None:
+        await self._clients.aclose()  # each Ollama client has its own httpx pool
         await self._http.aclose()
 
     def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
@@ -67,21 +69,22 @@ class OllamaAdapter:
                 options=options or None, **kwargs,
             )  # fmt: skip
             tool_calls = 0
-            async for part in parts:
-                if not started:
-                    started = True
-                    yield ResponseInfo(part.model)
-                message = part.message
-                if message.content:
-                    yield TextDelta(message.content)
-                for call in message.tool_calls or ():
-                    arguments = orjson.dumps(dict(call.function.arguments or {})).decode()
-                    yield ToolCallDelta(tool_calls, None, call.function.name, arguments)
-                    tool_calls += 1
-                if part.done:
-                    reason = FINISH_REASONS.get(part.done_reason or "stop", "stop")
-                    yield Finish("tool_calls" if tool_calls and reason == "stop" else reason)
-                    yield Usage(input_tokens=part.prompt_eval_count or 0, output_tokens=part.eval_count or 0)
+            async with aclosing(parts):  # a consumer that stops early closes the upstream response
+                async for part in parts:
+                    if not started:
+                        started = True
+                        yield ResponseInfo(part.model)
+                    message = part.message
+                    if message.content:
+                        yield TextDelta(message.content)
+                    for call in message.tool_calls or ():
+                        arguments = orjson.dumps(dict(call.function.arguments or {})).decode()
+                        yield ToolCallDelta(tool_calls, None, call.function.name, arguments)
+                        tool_calls += 1
+                    if part.done:
+                        reason = FINISH_REASONS.get(part.done_reason or "stop", "stop")
+                        yield Finish("tool_calls" if tool_calls and reason == "stop" else reason)
+                        yield Usage(input_tokens=part.prompt_eval_count or 0, output_tokens=part.eval_count or 0)
         except ollama.ResponseError as exc:
             raise _response_error(exc, started) from None
         except httpx.TimeoutException:

@@ -8,8 +8,9 @@ keys does not grow without bound.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
 import httpx2
 
@@ -30,12 +31,24 @@ def shared_http_client(connect_timeout_s: float, read_timeout_s: float) -> httpx
 
 
 class ClientPool(Generic[ClientT]):
-    """An LRU of SDK clients keyed by (endpoint, key, ...)."""
+    """An LRU of SDK clients keyed by (endpoint, key, ...).
 
-    def __init__(self, factory: Callable[..., ClientT], max_clients: int = 256) -> None:
+    Clients that share the provider's one HTTP client own nothing to close when evicted;
+    clients with a connection pool of their own (Ollama's) are closed by `close`, on
+    eviction and by `aclose`.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[..., ClientT],
+        max_clients: int = 256,
+        close: Callable[[ClientT], Awaitable[None]] | None = None,
+    ) -> None:
         self._factory = factory
         self._max = max_clients
+        self._close = close
         self._clients: OrderedDict[Hashable, ClientT] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, *key: Hashable) -> ClientT:
         client = self._clients.get(key)
@@ -43,7 +56,20 @@ class ClientPool(Generic[ClientT]):
             client = self._factory(*key)
             self._clients[key] = client
             if len(self._clients) > self._max:
-                self._clients.popitem(last=False)
+                _, evicted = self._clients.popitem(last=False)
+                if self._close is not None:
+                    task = asyncio.get_running_loop().create_task(self._close(evicted))
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
         else:
             self._clients.move_to_end(key)
         return client
+
+    async def aclose(self) -> None:
+        """Close every client the pool holds (when it owns something to close)."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        if self._close is not None:
+            for client in clients:
+                await self._close(client)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
