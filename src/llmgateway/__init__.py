@@ -3,6 +3,7 @@
 from typing import Any
 
 from llmgateway.version import __version__
+
 __all__ = ["LLM", "LLMGatewayError", "__version__"]
 
 

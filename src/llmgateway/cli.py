@@ -9,9 +9,9 @@ import sys
 from datetime import datetime
 from typing import Any, Sequence
 
-from llmgateway.version import __version__
 from llmgateway.client import LLMGatewayError
 from llmgateway.settings import get_settings
+from llmgateway.version import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:

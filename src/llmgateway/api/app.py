@@ -12,7 +12,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from llmgateway.version import __version__
 from llmgateway.api import engine, export, health, openai_compat, operations, tracking
 from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.errors import install_error_handlers
@@ -20,12 +19,13 @@ from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.gateway import Gateway
 from llmgateway.core.secrets import scrub_logs
-from llmgateway.providers.registry import AdapterRegistry
 from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
 from llmgateway.observability.prometheus import GatewayMetrics
 from llmgateway.observability.tracing import build_tracer
+from llmgateway.providers.registry import AdapterRegistry
 from llmgateway.settings import Settings, get_settings
 from llmgateway.tracking.tracker import Tracker
+from llmgateway.version import __version__
 
 
 def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> FastAPI:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
-from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.departures import client_left_response, unless_the_client_leaves
+from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response

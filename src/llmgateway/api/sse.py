@@ -23,9 +23,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError
-from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult
 
