@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-llmstudio"
-PACKAGES = ["llmstudio[proxy,tracker]==1.0.6", "llmstudio-proxy==1.0.6", "llmstudio-tracker==1.1.1"]
+REQUIREMENTS = ROOT / "tests" / "llmstudio-requirements.txt"  # .ci/run installs the same
 
 
 def llmstudio_python() -> Path:
@@ -33,10 +33,10 @@ def llmstudio_python() -> Path:
     if not python.exists():
         try:
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PACKAGES], check=True, timeout=900,
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)], check=True, timeout=900,
                            capture_output=True)  # fmt: skip
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            message = f"could not install {PACKAGES}: {getattr(exc, 'stderr', b'')!r}"
+            message = f"could not install {REQUIREMENTS.name}: {getattr(exc, 'stderr', b'')!r}"
             if os.environ.get("CI"):
                 pytest.fail(message)
             pytest.skip(message)

@@ -61,7 +61,7 @@ def _refused(request: Request, error: GatewayError, param: str | None = None) ->
     surface = next((surface for prefix, surface in _RECORDED_ROUTES if path.startswith(prefix)), None)
     gateway = getattr(request.app.state, "gateway", None)
     if surface is not None and gateway is not None:
-        provider = request.path_params.get("provider") or path.rsplit("/", 1)[-1]
+        provider = request.path_params.get("provider", "unknown")  # /v1 names it in the body it refused
         gateway.record_refusal(error, origin_of(request, surface), provider, "unknown", None)
     return error_response(error.status_code, error.error_type, error.message, param=param)
 

@@ -81,13 +81,13 @@ class PromptTable:
     async def find(self, prompt_id: str | None, name: str | None, model: str | None, provider: str | None) -> dict[str, Any] | None:
         """By id, else the active version of a name, model and provider (the newest if several)."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_lookup(prompt_id, name, model, provider))).first()
+            row = (await conn.execute(_lookup({"prompt_id": prompt_id, "name": name, "model": model,
+                                               "provider": provider}))).first()  # fmt: skip
         return None if row is None else _with_dates(row)
 
     async def update(self, prompt: dict[str, Any]) -> dict[str, Any] | None:
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_lookup(prompt.get("prompt_id"), prompt.get("name"), prompt.get("model"),
-                                              prompt.get("provider")))).first()  # fmt: skip
+            row = (await conn.execute(_lookup(prompt))).first()
             if row is None:
                 return None
             values = {name: prompt.get(name) for name in _PROMPT_FIELDS}
@@ -104,8 +104,7 @@ class PromptTable:
 
     async def delete(self, prompt: dict[str, Any]) -> bool:
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_lookup(prompt.get("prompt_id"), prompt.get("name"), prompt.get("model"),
-                                              prompt.get("provider")))).first()  # fmt: skip
+            row = (await conn.execute(_lookup(prompt))).first()
             if row is None:
                 return False
             await conn.execute(prompts.delete().where(prompts.c.prompt_id == row.prompt_id))
@@ -117,11 +116,11 @@ def _group(prompt: dict[str, Any]) -> list[Any]:
             prompts.c.provider == prompt.get("provider")]  # fmt: skip
 
 
-def _lookup(prompt_id: str | None, name: str | None, model: str | None, provider: str | None) -> Any:
-    if prompt_id:
-        return select(prompts).where(prompts.c.prompt_id == prompt_id)
-    group = _group({"name": name, "model": model, "provider": provider})
-    return select(prompts).where(*group, prompts.c.is_active.is_(True)).order_by(prompts.c.version.desc()).limit(1)
+def _lookup(prompt: dict[str, Any]) -> Any:
+    """The prompt a request names: by `prompt_id`, else the active version of its group."""
+    if prompt.get("prompt_id"):
+        return select(prompts).where(prompts.c.prompt_id == prompt["prompt_id"])
+    return select(prompts).where(*_group(prompt), prompts.c.is_active.is_(True)).order_by(prompts.c.version.desc()).limit(1)
 
 
 async def _deactivate(conn: AsyncConnection, group: list[Any], except_id: str | None = None) -> None:
