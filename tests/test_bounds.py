@@ -46,7 +46,7 @@ async def test_session_cache_is_bounded_in_bytes(tmp_path) -> None:
     tracker = Tracker(make_settings(tmp_path, session_cache_bytes=100_000, tracking_enabled=False))
     big = [{"role": "user", "content": "x" * 20_000}]
     for i in range(20):
-        tracker._remember(f"s{i}", big)  # noqa: SLF001 - the cache's own bound is what is tested
+        tracker._remember(f"s{i}", 0, big)  # noqa: SLF001 - the cache's own bound is what is tested
     assert 80_000 <= tracker.session_cache_bytes <= 100_000
     assert await tracker.conversation("s19") == big  # the newest are kept
     assert await tracker.conversation("s0") == []  # the oldest went (tracking off: nothing to read back)

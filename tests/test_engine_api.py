@@ -379,15 +379,25 @@ def test_providers_is_a_plain_list(client: httpx.Client) -> None:
     assert isinstance(r.json(), list) and "openai" in r.json()
 
 
-def test_providers_detail_says_what_is_missing(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert client.get("/api/engine/providers?detail=true").json()["openai"] == {
+def test_providers_detail_says_what_is_missing(gateway_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert httpx.get(gateway_factory() + "/api/engine/providers?detail=true").json()["openai"] == {
         "name": "OpenAI",
         "ready": True,
         "missing": [],
     }
     monkeypatch.delenv("OPENAI_API_KEY")
-    detail = client.get("/api/engine/providers?detail=true").json()["openai"]
+    detail = httpx.get(gateway_factory() + "/api/engine/providers?detail=true").json()["openai"]
     assert detail["ready"] is False and detail["missing"] == ["OPENAI_API_KEY"]
+
+
+def test_vendor_configuration_is_read_once_per_process(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys and endpoints are resolved at a provider's first use, not per request: a change to
+    the environment afterwards reaches no request (it takes a restart)."""
+    assert client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+    assert client.get("/api/engine/providers?detail=true").json()["openai"]["ready"] is True
 
 
 def test_models_of_all_providers_and_of_one(client: httpx.Client) -> None:

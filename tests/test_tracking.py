@@ -18,7 +18,7 @@ import pytest
 from llmgateway.settings import Settings
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import LogFilter, RequestStore
-from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway
+from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway, served
 from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -148,6 +148,24 @@ def test_sessions_carry_context_across_turns_and_restarts(
         turns = c.get("/api/tracking/logs/s-1").json()  # newest first
         assert [t["chat_input"] for t in turns] == ["And now?", "What is my name?", "My name is Ada."]
         assert len(c.get("/api/tracking/logs").json()) == 4  # records survived the restart
+
+
+def test_a_session_is_the_same_in_every_gateway_process(
+    tmp_path: Path, database_url: str, openai_emulator: OpenAIEmulator
+) -> None:
+    """Two `llmgateway serve` processes on one database take turns of one session: each turn
+    sees every earlier turn, whichever process served it, including a process whose cached copy
+    of the conversation another process has since made stale."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    env = {"LLMGATEWAY_DATABASE_URL": database_url}
+    with served(tmp_path / "a", **env) as (port_a, _), served(tmp_path / "b", **env) as (port_b, _):
+        for turn, port in enumerate([port_a, port_b, port_a, port_b], start=1):
+            body = {"model": "gpt-4o-mini", "chat_input": f"turn {turn}", "session_id": "shared"}
+            r = httpx.post(f"http://127.0.0.1:{port}{CHAT}", json=body, timeout=30)
+            assert r.status_code == 200, r.text
+        sent = [m["content"] for m in openai_emulator.requests[-1]["messages"]]
+        assert sent == ["turn 1", DEFAULT_REPLY, "turn 2", DEFAULT_REPLY, "turn 3", DEFAULT_REPLY, "turn 4"]
+        assert [len(body["messages"]) for body in openai_emulator.requests] == [1, 3, 5, 7]
 
 
 def test_tracking_off_answers_but_keeps_no_log(gateway_factory: Callable[..., str], tmp_path: Path) -> None:

@@ -151,3 +151,17 @@ def upstream_status_error(
         headers=headers,
         error_type=error_type,
     )
+
+
+def upstream_stream_error(vendor_code: str | None, vendor_message: str, *, retryable: bool = True) -> UpstreamError:
+    """An error the vendor reported inside a stream it had already opened (an error event or
+    object among the chunks): a 502 `upstream_stream_error`, the vendor's code and message kept.
+    One shape for every adapter, so clients and the request log see the same error whichever
+    vendor sent it."""
+    named = f" ({vendor_code})" if vendor_code else ""
+    return UpstreamError(
+        f"upstream stream error{named}: {vendor_message}",
+        status_code=502,
+        retryable=retryable,
+        error_type="upstream_stream_error",
+    )

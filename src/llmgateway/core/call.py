@@ -16,7 +16,7 @@ import time
 import uuid
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -75,7 +75,7 @@ class Call:
         cooldowns: Cooldowns,
         scrubber: SecretScrubber,
         max_attempts: int,
-        on_finish: Callable[[CallResult], None] | None = None,
+        on_finish: Callable[[CallResult], Awaitable[None]] | None = None,
         tracer: trace.Tracer | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
@@ -317,7 +317,7 @@ class Call:
             )
             self._end_span(self._result)
             if self._on_finish is not None:
-                self._on_finish(self._result)
+                await self._on_finish(self._result)
         return self._result
 
     def _end_span(self, result: CallResult) -> None:

@@ -20,13 +20,12 @@ from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.embeddings import embedding_outcome
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
+from llmgateway.core.provider_setup import ProviderSetup
 from llmgateway.core.recording import CallObserver, Recorder
 from llmgateway.core.secrets import SecretScrubber, server_credentials
 from llmgateway.errors import (
     ClientKeysNotAllowedError,
     GatewayError,
-    MissingCredentialsError,
-    ProviderNotConfiguredError,
     UnknownProviderError,
     UpstreamTimeoutError,
     ValidationFailedError,
@@ -57,6 +56,8 @@ class Gateway:
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
         self.scrubber = SecretScrubber(server_credentials(settings, catalog))
+        self._setups: dict[str, ProviderSetup] = {}
+        self._route_keys: dict[tuple[str, ...], SecretStr | None] = {}
 
     def provider(self, provider_id: str) -> ProviderSpec:
         spec = self.catalog.provider(provider_id)
@@ -102,11 +103,11 @@ class Gateway:
             tool_choice=chat.tool_choice,
             response_format=chat.response_format,
             api_key=api_key,
-            base_url=self._base_url(spec),
+            base_url=self._setup(spec).base_url(),
             session_id=chat.session_id,
             retries=self.settings.default_retries if chat.retries is None else chat.retries,
             origin=origin,
-            vendor_options=self._vendor_options(spec, model),
+            vendor_options=self._setup(spec).vendor_options(model),
             timeout_s=chat.timeout_s,
             first_token_timeout_s=chat.first_token_timeout_s,
         )
@@ -121,7 +122,7 @@ class Gateway:
 
     def _route_target(self, target: RouteTarget, chat: ChatInput, origin: Origin) -> ChatRequest:
         spec = self.provider(target.provider)
-        key = next(filter(None, map(self.settings.vendor_secret, target.api_key_env)), None) or self._api_key(spec, None)
+        key = self._route_key(target.api_key_env) or self._api_key(spec, None)
         return self._target(spec, target.model, chat, origin, key)
 
     def _balance(self, deployments: list[ChatRequest], weights: list[float]) -> list[ChatRequest]:
@@ -162,9 +163,9 @@ class Gateway:
                 inputs=inputs,
                 options=options,
                 api_key=self._api_key(spec, None),
-                base_url=self._base_url(spec),
+                base_url=self._setup(spec).base_url(),
                 origin=origin,
-                vendor_options=self._vendor_options(spec, model),
+                vendor_options=self._setup(spec).vendor_options(model),
             )
             deadline_s = self.settings.request_timeout_s - (time.monotonic() - origin.received_at)
             adapter = self.adapters.get(spec.adapter)
@@ -222,10 +223,11 @@ class Gateway:
             tracer=self._tracer,
         )
 
-    def _finished(self, result: CallResult) -> None:
+    async def _finished(self, result: CallResult) -> None:
         self.recorder.record(result)
         for observer in self._observers:
             observer.finished(result)
+        await self.recorder.save_turn(result)
 
     def warm_up(self) -> None:
         """Import the adapters of installed providers now, not on a client's first request."""
@@ -236,15 +238,14 @@ class Gateway:
 
     def missing_configuration(self, spec: ProviderSpec) -> list[str]:
         """What must be installed or set before the provider can serve; empty when ready."""
-        missing = []
-        if not adapter_is_installed(spec.adapter):
-            missing.append(f"the Python package for the {spec.adapter!r} adapter")
-        if spec.api_key_env and self._server_key(spec) is None:
-            missing.append(" or ".join(spec.api_key_env))
-        if spec.endpoint_required and spec.base_url_env and self.settings.vendor_value(spec.base_url_env) is None:
-            missing.append(spec.base_url_env)
-        missing += self._missing_options(spec, self._resolved_options(spec, ""))
-        return missing
+        missing = [] if adapter_is_installed(spec.adapter) else [f"the Python package for the {spec.adapter!r} adapter"]
+        return missing + self._setup(spec).missing()
+
+    def _setup(self, spec: ProviderSpec) -> ProviderSetup:
+        setup = self._setups.get(spec.id)
+        if setup is None:
+            setup = self._setups[spec.id] = ProviderSetup.resolve(spec, self.settings)
+        return setup
 
     def _api_key(self, spec: ProviderSpec, from_body: SecretStr | None) -> SecretStr | None:
         if from_body is not None and from_body.get_secret_value():
@@ -254,59 +255,13 @@ class Gateway:
                     "leave 'api_key' out; the server's key is used"
                 )
             return from_body
-        if not spec.api_key_env:
-            return None
-        key = self._server_key(spec)
-        if key is None:
-            raise MissingCredentialsError(
-                f"no API key for provider {spec.id!r}: send 'api_key' in the body "
-                f"or set {' or '.join(spec.api_key_env)} on the server"
-            )
-        return key
+        return self._setup(spec).api_key()
 
-    def _server_key(self, spec: ProviderSpec) -> SecretStr | None:
-        for variable in spec.api_key_env:
-            key = self.settings.vendor_secret(variable)
-            if key is not None:
-                return key
-        return None
-
-    def _vendor_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
-        """The vendor options of a call; a required one left unset is a clear 400."""
-        options = self._resolved_options(spec, model)
-        missing = self._missing_options(spec, options)
-        if missing:
-            raise ProviderNotConfiguredError(f"provider {spec.id!r} is not configured: set {', '.join(missing)} on the server")
-        return options
-
-    def _resolved_options(self, spec: ProviderSpec, model: str) -> dict[str, Any]:
-        """The catalog's vendor options for the model, with the variables that override them."""
-        options = spec.options_for(model)
-        for name, variables in spec.options_env.items():
-            value = next((v for v in map(self.settings.vendor_value, variables) if v is not None), None)
-            if value is not None:
-                options[name] = value
-        return options
-
-    @staticmethod
-    def _missing_options(spec: ProviderSpec, options: dict[str, Any]) -> list[str]:
-        """The variables (or catalog keys) that would give the required options still unset."""
-        return [
-            " or ".join(spec.options_env.get(name, ())) or f"options.{name} in the catalog"
-            for name in spec.required_options
-            if not options.get(name)
-        ]
-
-    def _base_url(self, spec: ProviderSpec) -> str | None:
-        if spec.base_url_env:
-            override = self.settings.vendor_value(spec.base_url_env)
-            if override:
-                return override
-            if spec.endpoint_required:  # an endpoint only the operator knows (Azure's resource)
-                raise ProviderNotConfiguredError(
-                    f"provider {spec.id!r} has no endpoint: set {spec.base_url_env} on the server"
-                )
-        return spec.base_url
+    def _route_key(self, variables: tuple[str, ...]) -> SecretStr | None:
+        """A route deployment's own key (its `api_key_env`), read once."""
+        if variables not in self._route_keys:
+            self._route_keys[variables] = next(filter(None, map(self.settings.vendor_secret, variables)), None)
+        return self._route_keys[variables]
 
     async def aclose(self) -> None:
         await self.adapters.aclose()

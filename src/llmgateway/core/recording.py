@@ -22,6 +22,11 @@ class Recorder(Protocol):
         """Take a request refused before any upstream call."""
         ...
 
+    async def save_turn(self, result: CallResult) -> None:
+        """Keep a successful turn of a session, where the session's next turn (in any process)
+        will read it; awaited before the answer is complete. Must not fail."""
+        ...
+
     async def conversation(self, session_id: str) -> list[dict[str, Any]]:
         """The messages of a session so far (empty for a new session)."""
         ...

@@ -24,7 +24,7 @@ import anthropic
 import httpx2
 import orjson
 
-from llmgateway.errors import BadRequestError, UpstreamError
+from llmgateway.errors import BadRequestError, upstream_stream_error
 from llmgateway.providers.base import EmbeddingsNotSupportedError
 from llmgateway.providers.messages import (
     Image,
@@ -204,11 +204,8 @@ class StreamTranslator:
         elif kind == "error":
             error = data.get("error") or {}
             error_type = error.get("type", "api_error")
-            raise UpstreamError(
-                f"upstream stream error ({error_type}): {error.get('message', '')}",
-                status_code=502,
-                retryable=error_type in _RETRYABLE_STREAM_ERRORS,
-                error_type="upstream_stream_error",
+            raise upstream_stream_error(
+                error_type, str(error.get("message", "")), retryable=error_type in _RETRYABLE_STREAM_ERRORS
             )
 
     def _count(self, usage: dict[str, Any]) -> None:

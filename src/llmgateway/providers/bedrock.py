@@ -32,6 +32,7 @@ from llmgateway.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
+    upstream_stream_error,
 )
 from llmgateway.providers.base import EmbeddingsNotSupportedError
 from llmgateway.providers.messages import (
@@ -146,13 +147,11 @@ class BedrockAdapter:
 def _client_error(exc: ClientError, started: bool) -> UpstreamError:
     error = exc.response.get("Error", {})
     code = error.get("Code", "")
-    message = f"{code}: {error.get('Message', '')}"
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if started or not status:  # an exception event inside the stream (named in camel case there)
         retryable = code[:1].upper() + code[1:] in _RETRYABLE_CODES
-        return UpstreamError(f"upstream stream error ({message})", status_code=502, retryable=retryable,
-                             error_type="upstream_stream_error")  # fmt: skip
-    return upstream_status_error(status, message)
+        return upstream_stream_error(code, str(error.get("Message", "")), retryable=retryable)
+    return upstream_status_error(status, f"{code}: {error.get('Message', '')}")
 
 
 def build_converse_arguments(request: ChatRequest) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from llmgateway.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
+    upstream_stream_error,
 )
 from llmgateway.providers.messages import (
     Image,
@@ -173,12 +174,7 @@ def _credentials_error(request: ChatRequest | EmbeddingRequest, exc: Exception) 
 def _api_error(exc: genai_errors.APIError, started: bool) -> UpstreamError:
     message = exc.message or str(exc)
     if started:  # an error object in the middle of the stream
-        return UpstreamError(
-            f"upstream stream error ({exc.status or exc.code}): {message}",
-            status_code=502,
-            retryable=exc.code == 429 or exc.code >= 500,
-            error_type="upstream_stream_error",
-        )
+        return upstream_stream_error(str(exc.status or exc.code), message, retryable=exc.code == 429 or exc.code >= 500)
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     return upstream_status_error(exc.code, message, retry_after=headers.get("retry-after"))
 

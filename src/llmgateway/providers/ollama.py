@@ -23,6 +23,7 @@ from llmgateway.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
+    upstream_stream_error,
 )
 from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
 from llmgateway.providers.pool import ClientPool
@@ -105,8 +106,7 @@ class OllamaAdapter:
 
 def _response_error(exc: ollama.ResponseError, started: bool) -> UpstreamError:
     if exc.status_code == -1 or started:  # an {"error": ...} line inside the stream
-        return UpstreamError(f"upstream stream error: {exc.error}", status_code=502, retryable=True,
-                             error_type="upstream_stream_error")  # fmt: skip
+        return upstream_stream_error(None, str(exc.error))
     return upstream_status_error(exc.status_code, str(exc.error))
 
 

@@ -15,7 +15,7 @@ import httpx2
 import openai
 import orjson
 
-from llmgateway.errors import UpstreamError
+from llmgateway.errors import upstream_stream_error
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 from llmgateway.providers.stainless import sdk_errors
@@ -130,10 +130,9 @@ def translate_chunk(chunk: dict[str, Any]) -> Iterator[ChatEvent]:
     """One chat.completion.chunk as events. Reasoning text (`reasoning_content`) is not output."""
     error = chunk.get("error")
     if error is not None:
-        message = error.get("message", "stream error") if isinstance(error, dict) else str(error)
-        raise UpstreamError(
-            f"upstream stream error: {message}", status_code=502, retryable=True, error_type="upstream_stream_error"
-        )
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        raise upstream_stream_error(error.get("code") or error.get("type"), str(error.get("message", "")))
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) != 0:
             continue

@@ -52,6 +52,18 @@ requests = Table(
     Index("ix_requests_provider_model", "provider", "model_requested"),
 )
 
+# Each session's conversation so far (the gateway's own sessions): read by every process
+# before a session's turn, written when the turn has succeeded. `version` counts the writes,
+# so a process can tell whether the copy it holds is still the latest.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("session_id", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("messages", Json, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
 # LLMstudio's tracker tables, served on its paths (api/tracking.py).
 sessions = Table(
     "sessions",

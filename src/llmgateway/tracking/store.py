@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -12,14 +13,14 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, literal_column, select, text
+from sqlalchemy import Connection, case, event, func, literal_column, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llmgateway.errors import ConfigurationError
-from llmgateway.tracking.schema import requests
+from llmgateway.tracking.schema import conversations, requests
 
 logger = logging.getLogger("llmgateway.tracking")
 
@@ -77,8 +78,9 @@ class RequestStore:
             return False
         return True
 
-    def _insert(self) -> Any:
-        return postgresql.insert(requests) if self.dialect == "postgresql" else sqlite.insert(requests)
+    def _insert_into(self, table: Any) -> Any:
+        """An INSERT with this dialect's ON CONFLICT clause."""
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Insert the gateway's records. A record whose id is stored already (a replayed spill
@@ -87,7 +89,7 @@ class RequestStore:
         if not rows:
             return
         rows = [{name: row.get(name) for name in _COLUMNS} for row in rows]  # one shape for executemany
-        insert = self._insert()
+        insert = self._insert_into(requests)
         written_over = {name: insert.excluded[name] for name in _COLUMNS if name not in ("id", "session_id")}
         written_over["session_id"] = func.coalesce(insert.excluded.session_id, requests.c.session_id)
         async with self.engine.begin() as conn:
@@ -96,7 +98,7 @@ class RequestStore:
     async def merge_client_log(self, row: dict[str, Any]) -> dict[str, Any]:
         """A client's post of a result: attached to the gateway's record of the same id (its
         session id, where the record has none), else stored as it is. The stored row."""
-        insert = self._insert()
+        insert = self._insert_into(requests)
         statement = insert.on_conflict_do_update(
             index_elements=["id"], set_={"session_id": func.coalesce(requests.c.session_id, insert.excluded.session_id)}
         )
@@ -122,19 +124,28 @@ class RequestStore:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(func.count()).select_from(requests))).scalar_one()
 
-    async def last_conversation(self, session_id: str) -> list[dict[str, Any]] | None:
-        """The conversation of a session so far: its last successful turn's context and answer."""
-        query = (
-            select(requests.c.context, requests.c.chat_output, requests.c.tool_calls)
-            .where(requests.c.session_id == session_id, requests.c.status == "success")
-            .order_by(requests.c.created_at.desc())
-            .limit(1)
-        )
+    async def conversation(self, session_id: str, known_version: int | None) -> tuple[int, list[dict[str, Any]] | None] | None:
+        """A session's conversation version, with its messages unless the caller already holds
+        that version (one indexed read either way); None for a session with no turn yet."""
+        c = conversations.c
+        messages = c.messages if known_version is None else case((c.version == known_version, null()), else_=c.messages)
+        query = select(c.version, messages.label("messages")).where(c.session_id == session_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return [*(row.context or []), assistant_message(row.chat_output, row.tool_calls)]
+        return None if row is None else (row.version, row.messages)
+
+    async def save_conversation(self, session_id: str, messages: list[dict[str, Any]]) -> int:
+        """Store a session's conversation after a turn; its new version."""
+        insert = self._insert_into(conversations).values(
+            session_id=session_id, version=1, messages=messages, updated_at=time.time()
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=["session_id"],
+            set_={"version": conversations.c.version + 1, "messages": insert.excluded.messages,
+                  "updated_at": insert.excluded.updated_at},
+        ).returning(conversations.c.version)  # fmt: skip
+        async with self.engine.begin() as conn:
+            return (await conn.execute(upsert)).scalar_one()
 
     async def stats(self, group_by: str, where: LogFilter) -> list[dict[str, Any]]:
         """Per provider or model: requests, errors, p50/p95 latency and TTFT, tokens and cost."""
@@ -176,13 +187,6 @@ class RequestStore:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
-
-
-def assistant_message(text: str | None, tool_calls: list[dict] | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": text or ""}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return message
 
 
 def _conditions(where: LogFilter) -> list[Any]:

@@ -1,29 +1,38 @@
 """The gateway's request log and sessions, behind the `Recorder` the core calls.
 
-Nothing here touches the database on the request path: records are queued for the writer,
-and session conversations are served from memory, in a cache bounded in bytes
-(`LLMGATEWAY_SESSION_CACHE_BYTES`). Only the first request of a session this process has not
-seen (or has evicted) reads its conversation from the database (one indexed query).
+Records are queued for the writer: the request path never waits on the request log.
+Sessions are the exception, because every process and instance must see the same turns: a
+session's conversation is stored when a turn succeeds, before its answer is complete, and
+read through the store before the next turn. Reads ask for the stored version (one indexed
+query), and the messages come back only when this process's copy is not that version; the
+copies are kept in a cache bounded in bytes (`LLMGATEWAY_SESSION_CACHE_BYTES`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
 from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
 from llmgateway.tracking.journal import Journal
 from llmgateway.tracking.records import record_from_result, record_of_embedding, record_of_refusal
 from llmgateway.tracking.spill import DeadLetterFile, SpillFile
-from llmgateway.tracking.store import RequestStore, assistant_message
+from llmgateway.tracking.store import RequestStore
 from llmgateway.tracking.writer import TrackingWriter, WriterStats
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 logger = logging.getLogger("llmgateway.tracking")
+
+
+class _CachedConversation(NamedTuple):
+    version: int  # the store's version of it (0 without a store)
+    messages: list[dict[str, Any]]
+    size: int  # bytes, as the cache bound counts them
 
 
 class Tracker:
@@ -44,7 +53,7 @@ class Tracker:
                 flush_interval_s=settings.tracking_flush_interval_s,
                 buffer_records=settings.tracking_buffer_records,
             )
-        self._sessions: OrderedDict[str, tuple[list[dict[str, Any]], int]] = OrderedDict()
+        self._sessions: OrderedDict[str, _CachedConversation] = OrderedDict()
         self._session_bytes = 0
         self._session_cache_bytes = settings.session_cache_bytes
 
@@ -62,9 +71,6 @@ class Tracker:
 
     # -- Recorder -------------------------------------------------------------------------
     def record(self, result: CallResult) -> None:
-        session_id = result.request.session_id
-        if session_id and result.status == "success":
-            self._remember(session_id, [*result.request.messages, assistant_message(result.text, result.tool_calls)])
         if self.writer is not None:
             self.writer.submit(record_from_result(result))
 
@@ -76,22 +82,44 @@ class Tracker:
         if self.writer is not None:
             self.writer.submit(record_of_refusal(error, **details))
 
+    async def save_turn(self, result: CallResult) -> None:
+        session_id = result.request.session_id
+        if not session_id or result.status != "success":
+            return
+        messages = [*result.request.messages, _assistant_message(result.text, result.tool_calls)]
+        version = 0
+        if self.store is not None:
+            try:
+                version = await self.store.save_conversation(session_id, messages)
+            except (SQLAlchemyError, OSError) as exc:
+                logger.warning("session %s: its turn could not be stored (%s); the next turn starts without it",
+                               session_id, type(exc).__name__)  # fmt: skip
+                self._forget(session_id)
+                return
+        self._remember(session_id, version, messages)
+
     async def conversation(self, session_id: str) -> list[dict[str, Any]]:
         cached = self._sessions.get(session_id)
-        if cached is not None:
+        if self.store is None:
+            return list(cached.messages) if cached is not None else []
+        stored = await self.store.conversation(session_id, cached.version if cached is not None else None)
+        if stored is None:
+            self._forget(session_id)
+            return []
+        version, messages = stored
+        if messages is None and cached is not None:  # ours is the stored version
             self._sessions.move_to_end(session_id)
-            return list(cached[0])
-        messages = (await self.store.last_conversation(session_id) or []) if self.store is not None else []
-        self._remember(session_id, messages)
-        return list(messages)
+            return list(cached.messages)
+        self._remember(session_id, version, messages or [])
+        return list(messages or [])
 
-    def _remember(self, session_id: str, messages: list[dict[str, Any]]) -> None:
+    def _remember(self, session_id: str, version: int, messages: list[dict[str, Any]]) -> None:
         """Cache a session's conversation; the least recently used go past the byte bound."""
         self._forget(session_id)
         size = _size_of(messages)
         if size > self._session_cache_bytes:
-            return  # larger than the whole cache: read from the database each time
-        self._sessions[session_id] = (messages, size)
+            return  # larger than the whole cache: read from the store each time
+        self._sessions[session_id] = _CachedConversation(version, messages, size)
         self._session_bytes += size
         while self._session_bytes > self._session_cache_bytes:
             self._forget(next(iter(self._sessions)))
@@ -99,7 +127,7 @@ class Tracker:
     def _forget(self, session_id: str) -> None:
         entry = self._sessions.pop(session_id, None)
         if entry is not None:
-            self._session_bytes -= entry[1]
+            self._session_bytes -= entry.size
 
     @property
     def session_cache_bytes(self) -> int:
@@ -120,6 +148,13 @@ class Tracker:
         """Wait for queued records to be written, so a read after a call sees it."""
         if self.writer is not None:
             await self.writer.flush()
+
+
+def _assistant_message(text: str | None, tool_calls: list[dict] | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or ""}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
 
 
 def _size_of(messages: list[dict[str, Any]]) -> int:

@@ -1,0 +1,93 @@
+"""What the server's configuration gives each provider: its key, endpoint and vendor options.
+
+Read from the environment (and `.env`) once per provider, the first time the provider is
+used, and kept: a request costs no environment lookups, and every request of a process sees
+the same configuration. Changing a vendor variable takes a restart, as it does for the
+gateway's own settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from llmgateway.catalog import ProviderSpec
+from llmgateway.errors import MissingCredentialsError, ProviderNotConfiguredError
+from llmgateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSetup:
+    """One provider's configuration, as the server's variables resolve it."""
+
+    spec: ProviderSpec
+    server_key: SecretStr | None
+    endpoint: str | None  # the operator's override of the catalog's base URL
+    option_overrides: dict[str, Any]  # vendor options set by variables, over the catalog's
+    _options_by_model: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def resolve(cls, spec: ProviderSpec, settings: Settings) -> ProviderSetup:
+        overrides = {}
+        for name, variables in spec.options_env.items():
+            value = next((v for v in map(settings.vendor_value, variables) if v is not None), None)
+            if value is not None:
+                overrides[name] = value
+        return cls(
+            spec=spec,
+            server_key=next(filter(None, map(settings.vendor_secret, spec.api_key_env)), None),
+            endpoint=settings.vendor_value(spec.base_url_env) if spec.base_url_env else None,
+            option_overrides=overrides,
+        )
+
+    def api_key(self) -> SecretStr | None:
+        """The server's key; a provider that needs one and has none is a clear 401."""
+        if self.spec.api_key_env and self.server_key is None:
+            raise MissingCredentialsError(
+                f"no API key for provider {self.spec.id!r}: send 'api_key' in the body "
+                f"or set {' or '.join(self.spec.api_key_env)} on the server"
+            )
+        return self.server_key
+
+    def base_url(self) -> str | None:
+        if self.endpoint:
+            return self.endpoint
+        if self.spec.endpoint_required:  # an endpoint only the operator knows (Azure's resource)
+            raise ProviderNotConfiguredError(
+                f"provider {self.spec.id!r} has no endpoint: set {self.spec.base_url_env} on the server"
+            )
+        return self.spec.base_url
+
+    def vendor_options(self, model: str) -> dict[str, Any]:
+        """The vendor options of a call to `model`; a required one left unset is a clear 400.
+        Each call gets its own copy (adapters may read it, nothing may change the shared one)."""
+        options = self._options_by_model.get(model)
+        if options is None:
+            options = {**self.spec.options_for(model), **self.option_overrides}
+            missing = self.missing_options(options)
+            if missing:
+                raise ProviderNotConfiguredError(
+                    f"provider {self.spec.id!r} is not configured: set {', '.join(missing)} on the server"
+                )
+            if len(self._options_by_model) < 1024:  # bounded: model names come from clients
+                self._options_by_model[model] = options
+        return dict(options)
+
+    def missing_options(self, options: dict[str, Any]) -> list[str]:
+        """The variables (or catalog keys) that would give the required options still unset."""
+        return [
+            " or ".join(self.spec.options_env.get(name, ())) or f"options.{name} in the catalog"
+            for name in self.spec.required_options
+            if not options.get(name)
+        ]
+
+    def missing(self) -> list[str]:
+        """What the server must set before the provider can serve (its packages aside)."""
+        missing = []
+        if self.spec.api_key_env and self.server_key is None:
+            missing.append(" or ".join(self.spec.api_key_env))
+        if self.spec.endpoint_required and self.spec.base_url_env and not self.endpoint:
+            missing.append(self.spec.base_url_env)
+        return missing + self.missing_options({**self.spec.options, **self.option_overrides})
