@@ -227,3 +227,30 @@ def test_a_client_that_leaves_mid_stream_closes_the_upstream_stream(
     while not (logs := httpx.get(f"{gateway_url}/api/tracking/logs").json()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [row["status"] for row in logs] == ["cancelled"]
+
+
+def test_embeddings_take_the_one_pipeline(gateway_factory: Callable[..., str], openai_emulator: OpenAIEmulator) -> None:
+    """Embeddings are retried, recorded with their attempts, counted by Prometheus and the
+    request log alike, and release their in-flight count, on success and on failure."""
+    url = gateway_factory(default_retries=1, retry_backoff_base_s=0.01)
+    openai_emulator.faults.append(Fault("status", status=503))
+    ok = httpx.post(f"{url}/v1/embeddings", json={"model": "openai/text-embedding-3-small", "input": "two words"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+    openai_emulator.faults.extend([Fault("status", status=503), Fault("status", status=503)])
+    failed = httpx.post(f"{url}/v1/embeddings", json={"model": "openai/text-embedding-3-small", "input": "again"})
+    assert failed.status_code == 502 and failed.json()["error"]["type"] == "upstream_server_error"
+    assert len(openai_emulator.requests) == 4  # each request: one attempt and one retry
+    deadline = time.monotonic() + 5
+    while len(logs := httpx.get(f"{url}/api/tracking/logs").json()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    by_status = {row["status"]: row for row in logs}
+    assert [len(by_status[s]["attempts"]) for s in ("success", "error")] == [1, 2]
+    assert by_status["success"]["input_tokens"] == 2 and by_status["success"]["finish_reason"] == "embedding"
+    failure = by_status["error"]
+    assert (failure["error_type"], failure["http_status"], failure["input_tokens"], failure["cost_usd"]) == (
+        "upstream_server_error", 502, 0, 0.0)
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'llmgateway_requests_total{model="text-embedding-3-small",provider="openai",status="success"} 1.0' in metrics
+    assert 'llmgateway_requests_total{model="text-embedding-3-small",provider="openai",status="error"} 1.0' in metrics
+    assert in_flight(url) == 0.0

@@ -172,6 +172,28 @@ def test_route_skips_a_cooling_deployment(
     assert all(r["model"] != failed_model for r in openai_emulator.requests)  # cooled down: left out
 
 
+def test_a_route_is_reachable_from_both_apis(
+    gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: OpenAIEmulator
+) -> None:
+    """One routing for /v1 (the route as `model`) and the engine API (the route where the
+    provider goes); a name that is nothing is a 404 on /v1, recorded."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("routes:\n  only-4o:\n    targets:\n      - {model: openai/gpt-4o, weight: 1}\n")
+    url = gateway_factory(catalog=catalog)
+    engine = httpx.post(f"{url}/api/engine/chat/only-4o", json={"model": "only-4o", "chat_input": "hi"})
+    v1 = httpx.post(f"{url}/v1/chat/completions", json={"model": "only-4o", "messages": [{"role": "user", "content": "hi"}]})
+    assert (engine.status_code, v1.status_code) == (200, 200)
+    assert [body["model"] for body in openai_emulator.requests] == ["gpt-4o", "gpt-4o"]
+    assert engine.json()["provider"] == "openai"
+    missing = httpx.post(f"{url}/v1/chat/completions", json={"model": "nothing", "messages": [{"role": "user", "content": "hi"}]})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "model_not_found"
+    deadline = time.monotonic() + 5
+    while len(logs := httpx.get(f"{url}/api/tracking/logs").json()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted((row["model_requested"], row["status"]) for row in logs) == [
+        ("gpt-4o", "success"), ("gpt-4o", "success"), ("nothing", "error")]
+
+
 # -- access ------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -175,6 +175,55 @@ def test_tracking_off_answers_but_keeps_no_log(gateway_factory: Callable[..., st
         r = c.get("/api/tracking/logs")
         assert r.status_code == 503 and r.json()["error"]["type"] == "tracking_disabled"
     assert not (tmp_path / "llmgateway.db").exists()
+
+
+# -- summaries, computed by the database -----------------------------------------------------
+
+BUCKET_START = 1_700_000_040.0  # a multiple of 60
+
+
+def _summary_row(i: int, offset: float, status: str = "success", **columns: Any) -> dict:
+    return {**_row(i), "created_at": BUCKET_START + offset, "status": status, **columns}
+
+
+def _summary_rows() -> list[dict]:
+    return [
+        *(_summary_row(i, off, latency_s=lat, input_tokens=10, output_tokens=5, cost_usd=0.001,
+                       time_to_first_token_s=ttft)
+          for i, (off, lat, ttft) in enumerate([(0, 0.5, 0.15), (10, 0.1, None), (59, 0.4, 0.05), (60, 0.2, None),
+                                                (61, 0.3, None)])),
+        _summary_row(10, 200, "error", latency_s=9.0, time_to_first_token_s=8.0),  # not in the percentiles
+        _summary_row(11, 200, "cancelled", output_tokens=3),
+        _summary_row(12, 0, latency_s=1.0, provider="anthropic", model_requested="claude-sonnet-4-5", input_tokens=7),
+    ]  # fmt: skip
+
+
+async def test_stats_and_timeseries_are_exact(database_url: str) -> None:
+    """Percentiles by the inclusive method (rank (n-1)*p/100, interpolated), counts and sums
+    per group and per bucket, from rows whose answers are worked out by hand."""
+    store = RequestStore(database_url)
+    await store.migrate()
+    await store.insert_many(_summary_rows())
+    by_provider = {s["provider"]: s for s in await store.stats("provider", LogFilter())}
+    assert by_provider["openai"] == {
+        "provider": "openai", "requests": 7, "errors": 1, "cancelled": 1,
+        "latency_p50_s": 0.3, "latency_p95_s": pytest.approx(0.48, abs=1e-12),  # 0.4 + 0.8 * (0.5 - 0.4)
+        "time_to_first_token_p50_s": pytest.approx(0.10, abs=1e-12),  # halfway between 0.05 and 0.15
+        "time_to_first_token_p95_s": pytest.approx(0.145, abs=1e-12),
+        "input_tokens": 50, "output_tokens": 28, "cost_usd": pytest.approx(0.005, abs=1e-12),
+    }  # fmt: skip
+    assert by_provider["anthropic"] == {
+        "provider": "anthropic", "requests": 1, "errors": 0, "cancelled": 0,
+        "latency_p50_s": 1.0, "latency_p95_s": 1.0, "time_to_first_token_p50_s": None,
+        "time_to_first_token_p95_s": None, "input_tokens": 7, "output_tokens": 0, "cost_usd": None,
+    }  # fmt: skip
+    assert [s["model"] for s in await store.stats("model", LogFilter())] == ["claude-sonnet-4-5", "gpt-4o-mini"]
+    series = await store.timeseries(LogFilter(provider="openai"), 60)
+    assert [(b["start"] - BUCKET_START, b["requests"], b["errors"], b["output_tokens"]) for b in series] == [
+        (0, 3, 0, 15), (60, 2, 0, 10), (180, 2, 1, 3),
+    ]  # fmt: skip
+    assert series[0]["cost_usd"] == pytest.approx(0.003, abs=1e-12) and series[2]["cost_usd"] == 0.0
+    await store.aclose()
 
 
 # -- never lost ------------------------------------------------------------------------------

@@ -54,6 +54,17 @@ class ValidationFailedError(GatewayError):
     error_type = "validation_error"
 
 
+class NotFoundError(GatewayError):
+    status_code = 404
+    error_type = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    """A model name that is neither provider/model, an alias nor a route."""
+
+    error_type = "model_not_found"
+
+
 class UnknownProviderError(GatewayError):
     status_code = 404
     error_type = "unknown_provider"

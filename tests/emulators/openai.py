@@ -96,6 +96,9 @@ class OpenAIEmulator(EmulatorState):
         self.remember(request, body)
         if not self.authorized(request):
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        fault = self.next_fault()
+        if fault and fault.kind == "status":
+            return _error(fault.status, fault.message, "server_error", None, fault.headers)
         inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
         data = [
             {"object": "embedding", "index": i, "embedding": [round(len(text) / 100, 4), 0.25, -0.5, float(i)]}

@@ -22,8 +22,6 @@ from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
 from llmgateway.api.sse import Chunk, OutputEvent, stream_response
 from llmgateway.core.call import Call
-from llmgateway.core.gateway import Gateway
-from llmgateway.errors import GatewayError
 from llmgateway.metrics.report import openai_usage
 from llmgateway.vocabulary.events import TextDelta
 from llmgateway.vocabulary.results import CallResult
@@ -67,20 +65,6 @@ class ChatCompletionBody(GatewayOptions):
         return params
 
 
-def resolve(gateway: Gateway, name: str) -> tuple[str, str]:
-    resolved = gateway.catalog.resolve_model(name)
-    if resolved is None:
-        raise ModelNotFoundError(
-            f"unknown model {name!r}: name it as provider/model (e.g. openai/gpt-4o-mini) or by an alias of GET /v1/models"
-        )
-    return resolved
-
-
-class ModelNotFoundError(GatewayError):
-    status_code = 404
-    error_type = "model_not_found"
-
-
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions")
 async def chat_completions(body: ChatCompletionBody, request: Request) -> Response:
     gateway = gateway_of(request)
@@ -93,12 +77,7 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
         response_format=body.response_format,
         api_key=body.api_key,
     )
-    route = gateway.catalog.routes.get(body.model)
-    if route is not None:
-        chat_request = await gateway.build_route_request(route, chat, origin)
-    else:
-        provider, model = resolve(gateway, body.model)
-        chat_request = await gateway.build_request(provider, model, chat, origin)
+    chat_request = await gateway.build_named_request(body.model, chat, origin)
     call = gateway.start(chat_request)
     request.state.call = call  # for the access log
     if body.stream:
@@ -131,7 +110,7 @@ class EmbeddingsBody(BaseModel):
 @router.post("/embeddings", summary="OpenAI-compatible embeddings")
 async def embeddings(body: EmbeddingsBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    provider, model = resolve(gateway, body.model)
+    provider, model = gateway.resolve_model(body.model)
     options = body.model_dump(include={"encoding_format", "dimensions"}, exclude_none=True)
     outcome = await gateway.embed(
         provider,

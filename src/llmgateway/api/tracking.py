@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmgateway.api.export import csv_response
-from llmgateway.errors import GatewayError, ValidationFailedError
+from llmgateway.errors import GatewayError, NotFoundError, ValidationFailedError
 from llmgateway.tracking.records import FLAT_METRICS, record_of_client_log
 from llmgateway.tracking.reference_tables import PromptTable, SessionTable, iso
 from llmgateway.tracking.storable import storable
@@ -29,11 +29,6 @@ router = APIRouter(prefix="/api/tracking", tags=["tracking"])
 class TrackingDisabledError(GatewayError):
     status_code = 503
     error_type = "tracking_disabled"
-
-
-class NotFoundError(GatewayError):
-    status_code = 404
-    error_type = "not_found"
 
 
 async def _store(request: Request) -> RequestStore:

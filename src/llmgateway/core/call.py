@@ -9,48 +9,27 @@ to first token exists for every request.
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import random
 import time
 import uuid
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from opentelemetry import trace
-from pydantic import ValidationError
 
+from llmgateway.core.attempts import AttemptBudget, RetryPolicy, attempt_span, unexpected_failure
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.secrets import SecretScrubber
-from llmgateway.errors import GatewayError, InternalError, UpstreamError, UpstreamTimeoutError
+from llmgateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from llmgateway.metrics.collector import MetricsCollector
 from llmgateway.metrics.pricing import cost_usd
 from llmgateway.metrics.report import build_metrics
 from llmgateway.metrics.tokens import count_message_tokens, count_text_tokens
 from llmgateway.providers.base import ProviderAdapter
 from llmgateway.vocabulary.events import ChatEvent, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
-from llmgateway.vocabulary.requests import ChatRequest, key_of
+from llmgateway.vocabulary.requests import ChatRequest
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 _NOOP_TRACER = trace.NoOpTracer()
-logger = logging.getLogger("llmgateway.call")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 8.0
-
-    def delay(self, attempt: int, error: GatewayError) -> float:
-        """Exponential backoff with full jitter, or the vendor's Retry-After, capped."""
-        retry_after = error.headers.get("Retry-After")
-        if retry_after:
-            try:
-                return min(max(float(retry_after), 0.0), self.backoff_max_s)
-            except ValueError:
-                pass
-        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
 
 
 class Call:
@@ -84,22 +63,18 @@ class Call:
         self._targets = targets
         self._adapters = adapters
         self._collector = MetricsCollector(started_at=received_at)
-        loop_now = asyncio.get_running_loop().time()
         elapsed = time.monotonic() - received_at
-        self._deadline = loop_now + timeout_s - elapsed
+        self._budget = AttemptBudget(asyncio.get_running_loop().time() + timeout_s - elapsed, max_attempts,
+                                     retry_policy, cooldowns, scrubber)  # fmt: skip
         self._first_token_timeout_s = first_token_timeout_s
         self._first_token_deadline: float | None = None  # per attempt
-        self._retry_policy = retry_policy
         self._cooldowns = cooldowns
-        self._scrubber = scrubber
-        self._max_attempts = max_attempts
         self._on_finish = on_finish
         self._text: list[str] = []
         self._tool_calls: dict[int, dict[str, Any]] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
         self._info = ResponseInfo()
-        self._attempts: list[dict[str, Any]] = []
         self._status = "cancelled"
         self._error: GatewayError | None = None
         self._result: CallResult | None = None
@@ -142,7 +117,7 @@ class Call:
                 return
             except GatewayError as exc:
                 error = exc
-                if self._emitted or not exc.retryable or self._spent() or self._attempts_spent():
+                if self._emitted or not self._budget.may_move_on(exc):
                     break
         assert error is not None
         self._status, self._error = "error", error
@@ -154,34 +129,18 @@ class Call:
         for attempt in range(1, target.retries + 2):
             if self._first_token_timeout_s is not None:
                 self._first_token_deadline = asyncio.get_running_loop().time() + self._first_token_timeout_s
-            span = self._tracer.start_span(
-                f"attempt {target.provider.id}/{target.model}",
-                context=trace.set_span_in_context(self._span),
-                attributes={"gen_ai.system": target.provider.id, "gen_ai.request.model": target.model,
-                            "llmgateway.attempt": attempt},
-            )  # fmt: skip
+            span = attempt_span(self._tracer, self._span, target, attempt)
             try:
                 async for event in self._attempt(adapter, target):
                     yield event
                 self._cooldowns.succeeded(deployment)
                 return
             except GatewayError as exc:
-                self._scrubber.scrub_error(exc, (key_of(target), *adapter.credentials(target)))
-                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.message))
-                span.set_attribute("error.type", exc.error_type)
-                self._attempts.append(
-                    {"provider": target.provider.id, "model": target.model, "status_code": exc.status_code,
-                     "error": exc.message}
-                )  # fmt: skip
-                if exc.retryable:
-                    self._cooldowns.failed(deployment)
-                if (self._emitted or not exc.retryable or attempt > target.retries or self._spent()
-                        or self._attempts_spent()):
-                    raise
+                self._budget.failed(exc, target, adapter, deployment, span)
+                backoff = None if self._emitted else self._budget.backoff(attempt, target.retries, exc)
+                if backoff is None:
+                    raise  # this target is done: the next one, at once, if the call may move on
                 self._reset_attempt_state()
-                backoff = self._retry_policy.delay(attempt, exc)
-                if asyncio.get_running_loop().time() + backoff >= self._deadline:
-                    raise  # no time to retry this target: the next one, at once
             finally:
                 span.end()  # however the attempt ended, cancelled by a departing client too
             await asyncio.sleep(backoff)
@@ -189,9 +148,8 @@ class Call:
     async def _attempt(self, adapter: ProviderAdapter, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
         """One upstream call's output. Whatever it raises becomes a `GatewayError`: a stream
         that ends without a finish is `upstream_incomplete`; an exception the adapter did not
-        expect is a 502 `upstream_protocol_error` once the vendor has said something, or when
-        it is a parse failure (its data was unreadable), else a 500 `internal_error` naming the
-        request. Client input is checked at the edge, so what reaches here is not the client's."""
+        expect is typed by `unexpected_failure`. Client input is checked at the edge, so what
+        reaches here is not the client's."""
         heard = False
         try:
             async with aclosing(adapter.stream(target)) as upstream:
@@ -203,32 +161,20 @@ class Call:
         except GatewayError:
             raise
         except Exception as exc:
-            logger.exception("request %s: unexpected failure calling %s/%s", self.id, target.provider.id, target.model)
-            if heard or isinstance(exc, (ValidationError, json.JSONDecodeError)):  # the vendor's data, unreadable
-                raise UpstreamError(
-                    f"the upstream's answer could not be read ({type(exc).__name__})",
-                    status_code=502, retryable=True, error_type="upstream_protocol_error",
-                ) from exc  # fmt: skip
-            raise InternalError(f"the gateway failed unexpectedly on request {self.id}; see its log") from exc
+            raise unexpected_failure(exc, self.id, target, heard=heard) from exc
         if self._finish_reason is None:
             raise UpstreamError("the upstream's stream ended before it said the answer was finished",
                                 status_code=502, retryable=True, error_type="upstream_incomplete")  # fmt: skip
 
-    def _spent(self) -> bool:
-        return asyncio.get_running_loop().time() >= self._deadline
-
-    def _attempts_spent(self) -> bool:
-        return len(self._attempts) >= self._max_attempts
-
     async def _next_event(self, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
-        deadline = self._deadline
+        deadline = self._budget.deadline
         if self._first_token_deadline is not None and not self._emitted:
             deadline = min(deadline, self._first_token_deadline)
         try:
             async with asyncio.timeout_at(deadline):
                 return await anext(upstream, None)
         except TimeoutError:
-            if deadline == self._deadline:
+            if deadline == self._budget.deadline:
                 raise UpstreamTimeoutError("the upstream did not finish within the request timeout", retryable=False) from None
             raise UpstreamTimeoutError("the upstream sent no output within the first-token timeout") from None
 
@@ -312,7 +258,7 @@ class Call:
                 service_tier=self._info.service_tier,
                 tokens=tokens,
                 metrics=build_metrics(timings, tokens, cost),
-                attempts=self._attempts,
+                attempts=self._budget.attempts,
                 error=self._error,
             )
             self._end_span(self._result)

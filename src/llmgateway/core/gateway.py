@@ -6,7 +6,6 @@ It is the one object every API surface talks to, and the owner of the long-lived
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from typing import Any, Sequence
@@ -15,9 +14,10 @@ from opentelemetry import trace
 from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
-from llmgateway.core.call import Call, RetryPolicy
+from llmgateway.core.attempts import RetryPolicy
+from llmgateway.core.call import Call
 from llmgateway.core.cooldown import Cooldowns, deployment_of
-from llmgateway.core.embeddings import embedding_outcome
+from llmgateway.core.embeddings import EmbeddingCall
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.provider_setup import ProviderSetup
@@ -26,14 +26,17 @@ from llmgateway.core.secrets import SecretScrubber, server_credentials
 from llmgateway.errors import (
     ClientKeysNotAllowedError,
     GatewayError,
+    ModelNotFoundError,
     UnknownProviderError,
-    UpstreamTimeoutError,
     ValidationFailedError,
 )
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
-from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin, key_of
+from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
+
+
+_NOOP_TRACER = trace.NoOpTracer()
 
 
 class Gateway:
@@ -65,12 +68,38 @@ class Gateway:
             raise UnknownProviderError(provider_id, self.catalog.provider_ids())
         return spec
 
+    def resolve_model(self, name: str) -> tuple[str, str]:
+        """provider/model or an alias, as (provider, model)."""
+        resolved = self.catalog.resolve_model(name)
+        if resolved is None:
+            raise ModelNotFoundError(
+                f"unknown model {name!r}: name it as provider/model (e.g. openai/gpt-4o-mini), by an alias "
+                "or by a route of GET /v1/models"
+            )
+        return resolved
+
+    async def build_named_request(self, name: str, chat: ChatInput, origin: Origin) -> ChatRequest:
+        """A request for a model named as `/v1` names it: a route, provider/model or an alias."""
+        route = self.catalog.routes.get(name)
+        if route is not None:
+            return await self.build_route_request(route, chat, origin)
+        try:
+            provider_id, model = self.resolve_model(name)
+        except GatewayError as exc:
+            self.record_refusal(exc, origin, "unknown", name, chat.session_id)
+            raise
+        return await self.build_request(provider_id, model, chat, origin)
+
     async def build_request(self, provider_id: str, model: str, chat: ChatInput, origin: Origin) -> ChatRequest:
         """A validated request for one provider's model, with its fallbacks, and the earlier
-        turns of its session put before its own messages.
+        turns of its session put before its own messages. A named route stands where a
+        provider does (the engine API's `/chat/{route}`), so both APIs reach routes.
 
         A request refused here is recorded too, so the log holds every request.
         """
+        route = self.catalog.routes.get(provider_id) if self.catalog.provider(provider_id) is None else None
+        if route is not None:
+            return await self.build_route_request(route, chat, origin)
         try:
             spec = self.provider(provider_id)
             request = self._target(spec, model, chat, origin, self._api_key(spec, chat.api_key))
@@ -154,7 +183,7 @@ class Gateway:
         options: dict[str, Any],
         origin: Origin,
     ) -> EmbeddingOutcome:
-        """Embed texts, timed and priced like a chat call, and recorded."""
+        """Embed texts through the same rules as a chat call: retried, timed, priced, recorded."""
         try:
             spec = self.provider(provider_id)
             request = EmbeddingRequest(
@@ -166,28 +195,30 @@ class Gateway:
                 base_url=self._setup(spec).base_url(),
                 origin=origin,
                 vendor_options=self._setup(spec).vendor_options(model),
+                retries=self.settings.default_retries,
             )
-            deadline_s = self.settings.request_timeout_s - (time.monotonic() - origin.received_at)
-            adapter = self.adapters.get(spec.adapter)
-            try:
-                async with asyncio.timeout(deadline_s):
-                    result = await adapter.embed(request)
-            except TimeoutError:
-                raise UpstreamTimeoutError("the upstream did not finish within the request timeout") from None
-            except GatewayError as exc:
-                raise self.scrubber.scrub_error(exc, (key_of(request), *adapter.credentials(request))) from None
         except GatewayError as exc:
             self.record_refusal(exc, origin, provider_id, model, None)
             raise
-        latency_s = time.monotonic() - origin.received_at
-        if result.input_tokens is None:  # counted with the tokenizer: off the event loop
-            outcome = await asyncio.to_thread(embedding_outcome, request, result, latency_s)
-        else:
-            outcome = embedding_outcome(request, result, latency_s)
+        for observer in self._observers:
+            observer.started()
+        call = EmbeddingCall(
+            request,
+            self.adapters.get(spec.adapter),
+            timeout_s=self.settings.request_timeout_s,
+            retry_policy=self._retry_policy,
+            cooldowns=self.cooldowns,
+            scrubber=self.scrubber,
+            max_attempts=self.settings.max_attempts,
+            tracer=self._tracer or _NOOP_TRACER,
+            on_finish=self._embedded,
+        )
+        return await call.run()
+
+    def _embedded(self, outcome: EmbeddingOutcome) -> None:
         self.recorder.record_embedding(outcome)
         for observer in self._observers:
             observer.embedded(outcome)
-        return outcome
 
     def record_refusal(
         self, error: GatewayError, origin: Origin, provider_id: str, model: str, session_id: str | None

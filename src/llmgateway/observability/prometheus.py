@@ -41,7 +41,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         labels = ("provider", "model")
-        self.requests = Counter("llmgateway_requests", "Chat calls finished, by outcome.",
+        self.requests = Counter("llmgateway_requests", "Requests finished (chat, embeddings, refusals), by outcome.",
                                 (*labels, "status"), registry=self.registry)  # fmt: skip
         self.latency = Histogram("llmgateway_request_latency_seconds", "From receipt to the last upstream event.",
                                  labels, buckets=_LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
@@ -52,7 +52,8 @@ class GatewayMetrics:
         self.tokens = Counter("llmgateway_tokens", "Tokens, as the vendors report them.",
                               (*labels, "kind"), registry=self.registry)  # fmt: skip
         self.cost = Counter("llmgateway_cost_usd", "Cost of calls with a known price, in USD.", labels, registry=self.registry)
-        self.in_flight = Gauge("llmgateway_requests_in_flight", "Chat calls under way.", registry=self.registry)
+        self.in_flight = Gauge("llmgateway_requests_in_flight", "Chat and embedding calls under way.",
+                               registry=self.registry)  # fmt: skip
 
     def watch_tracking(self, gauges: dict[str, Callable[[], float]]) -> None:
         """Gauges read at scrape time from the request log's writer."""
@@ -80,10 +81,11 @@ class GatewayMetrics:
             self.cost.labels(provider, model).inc(m["cost_usd"])
 
     def embedded(self, outcome: EmbeddingOutcome) -> None:
+        self.in_flight.dec()
         provider = outcome.request.provider
         spec = provider.model(outcome.model) or provider.model(outcome.request.model)
         labels = (provider.id, spec.name if spec else "other")
-        self.requests.labels(*labels, "success").inc()
+        self.requests.labels(*labels, outcome.status).inc()
         self.latency.labels(*labels).observe(outcome.metrics["latency_s"])
         if outcome.tokens.input_tokens:
             self.tokens.labels(*labels, "input").inc(outcome.tokens.input_tokens)

@@ -58,6 +58,7 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
 def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
     request = outcome.request
     metrics = outcome.metrics
+    error = outcome.error
     return {
         "id": outcome.id,
         "created_at": outcome.timestamp,
@@ -66,17 +67,20 @@ def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:
         "provider": request.provider.id,
         "model_requested": request.model,
         "model_reported": outcome.model,
-        "status": "success",
-        "http_status": 200,
+        "status": outcome.status,
+        "error_type": error.error_type if error else None,
+        "error_message": error.message if error else None,
+        "http_status": error.status_code if error else (200 if outcome.status == "success" else None),
         "chat_input": request.inputs[0] if len(request.inputs) == 1 else None,
         "context": request.inputs if len(request.inputs) > 1 else None,
-        "finish_reason": "embedding",
+        "finish_reason": "embedding" if outcome.status == "success" else None,
         "input_tokens": metrics["input_tokens"],
         "output_tokens": 0,
         "tokens_estimated": metrics["tokens_estimated"],
         "cost_usd": metrics["cost_usd"],
         "latency_s": metrics["latency_s"],
         "metrics": metrics,
+        "attempts": outcome.attempts,
         "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
     }

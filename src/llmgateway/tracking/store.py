@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import statistics
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llmgateway.errors import ConfigurationError
+from llmgateway.tracking.aggregates import PERCENTILES, bucket_index, percentiles, ranked_values_query, timeseries_query, totals_query
 from llmgateway.tracking.schema import conversations, requests
 
 logger = logging.getLogger("llmgateway.tracking")
@@ -149,41 +149,40 @@ class RequestStore:
 
     async def stats(self, group_by: str, where: LogFilter) -> list[dict[str, Any]]:
         """Per provider or model: requests, errors, p50/p95 latency and TTFT, tokens and cost."""
-        column = requests.c.provider if group_by == "provider" else requests.c.model_requested
-        query = select(
-            column.label("group"),
-            requests.c.status,
-            requests.c.latency_s,
-            requests.c.time_to_first_token_s,
-            requests.c.input_tokens,
-            requests.c.output_tokens,
-            requests.c.cost_usd,
-        ).where(*_conditions(where))
-        groups: dict[str, list[Any]] = {}
+        group = requests.c.provider if group_by == "provider" else requests.c.model_requested
+        conditions = _conditions(where)
         async with self.engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=5000))
-            async for row in result:
-                groups.setdefault(row.group, []).append(row)
-        return [_summarise(group_by, name, rows) for name, rows in sorted(groups.items())]
+            totals = (await conn.execute(totals_query(group, conditions).order_by(group))).all()
+            latency = percentiles(await conn.execute(ranked_values_query(group, requests.c.latency_s, conditions)))
+            ttft = percentiles(await conn.execute(ranked_values_query(group, requests.c.time_to_first_token_s, conditions)))
+        none: dict[int, float | None] = {p: None for p in PERCENTILES}
+        return [
+            {
+                group_by: row.group,
+                "requests": row.requests,
+                "errors": row.errors,
+                "cancelled": row.cancelled,
+                "latency_p50_s": latency.get(row.group, none)[50],
+                "latency_p95_s": latency.get(row.group, none)[95],
+                "time_to_first_token_p50_s": ttft.get(row.group, none)[50],
+                "time_to_first_token_p95_s": ttft.get(row.group, none)[95],
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "cost_usd": None if row.cost_usd is None else round(row.cost_usd, 10),
+            }
+            for row in totals
+        ]
 
     async def timeseries(self, where: LogFilter, bucket_s: float) -> list[dict[str, Any]]:
         """Requests, errors, tokens and cost per time bucket (unix seconds at its start)."""
-        c = requests.c
-        query = select(c.created_at, c.status, c.input_tokens, c.output_tokens, c.cost_usd).where(*_conditions(where))
-        buckets: dict[float, dict[str, Any]] = {}
+        query = timeseries_query(bucket_index(self.dialect, bucket_s), _conditions(where))
         async with self.engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=5000))
-            async for row in result:
-                start = row.created_at - row.created_at % bucket_s
-                bucket = buckets.setdefault(
-                    start, {"start": start, "requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
-                )
-                bucket["requests"] += 1
-                bucket["errors"] += row.status == "error"
-                bucket["input_tokens"] += row.input_tokens or 0
-                bucket["output_tokens"] += row.output_tokens or 0
-                bucket["cost_usd"] += row.cost_usd or 0.0
-        return [buckets[start] for start in sorted(buckets)]
+            rows = (await conn.execute(query)).all()
+        return [
+            {"start": row.group * bucket_s, "requests": row.requests, "errors": row.errors,
+             "input_tokens": row.input_tokens, "output_tokens": row.output_tokens, "cost_usd": row.cost_usd or 0.0}
+            for row in rows
+        ]  # fmt: skip
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -205,34 +204,6 @@ def _conditions(where: LogFilter) -> list[Any]:
     if where.until is not None:
         conditions.append(c.created_at < where.until)
     return conditions
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
-
-
-def _summarise(group_by: str, name: str, rows: list[Any]) -> dict[str, Any]:
-    ok = [r for r in rows if r.status == "success"]
-    latencies = [r.latency_s for r in ok if r.latency_s is not None]
-    ttfts = [r.time_to_first_token_s for r in ok if r.time_to_first_token_s is not None]
-    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
-    return {
-        group_by: name,
-        "requests": len(rows),
-        "errors": sum(1 for r in rows if r.status == "error"),
-        "cancelled": sum(1 for r in rows if r.status == "cancelled"),
-        "latency_p50_s": _percentile(latencies, 0.50),
-        "latency_p95_s": _percentile(latencies, 0.95),
-        "time_to_first_token_p50_s": _percentile(ttfts, 0.50),
-        "time_to_first_token_p95_s": _percentile(ttfts, 0.95),
-        "input_tokens": sum(r.input_tokens or 0 for r in rows),
-        "output_tokens": sum(r.output_tokens or 0 for r in rows),
-        "cost_usd": round(sum(costs), 10) if costs else None,
-    }
 
 
 def _json_dumps(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,3 +110,5 @@ class EmbeddingRequest:
     base_url: str | None = None
     origin: Origin = Origin("openai")
     vendor_options: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the record's id

@@ -49,6 +49,8 @@ class CallResult:
 
 @dataclass(slots=True)
 class EmbeddingOutcome:
+    """A finished embedding call; `status` and `error` as a chat call's."""
+
     request: EmbeddingRequest
     vectors: list[Any]
     model: str
@@ -56,3 +58,6 @@ class EmbeddingOutcome:
     metrics: dict[str, Any]
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: float = field(default_factory=time.time)
+    status: str = "success"
+    error: GatewayError | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
