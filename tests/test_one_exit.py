@@ -117,6 +117,79 @@ def test_generated_bodies_never_get_an_untyped_5xx(gateway_factory: Callable[...
     assert any(status == 200 for _, status in sent) and any(status == 422 for _, status in sent)
 
 
+# A stream's mangling: (event index, operation, a JSON value, a choice of key). Operations:
+# drop the event, stop the stream there, replace the payload, or set/delete one of its keys,
+# at the top or one level down.
+MANGLE_OPERATIONS = ("drop", "truncate", "replace", "set", "delete", "set_nested", "delete_nested")
+MANGLES = st.lists(st.tuples(st.integers(0, 12), st.sampled_from(MANGLE_OPERATIONS), JSON, st.integers(0, 7)),
+                   min_size=1, max_size=3)  # fmt: skip
+EMULATOR_OF = {"openai": "openai_emulator", "azure": "azure_emulator", "anthropic": "anthropic_emulator",
+               "google": "gemini_emulator", "vertexai": "vertex_emulator", "ollama": "ollama_emulator",
+               "bedrock": "bedrock_emulator"}  # fmt: skip
+
+
+def _mangler(program: list[tuple[int, str, Any, int]]) -> Callable[[int, Any], Any]:
+    from tests.emulators.base import DROP, TRUNCATE
+
+    def mangle(index: int, payload: Any) -> Any:
+        for at, operation, value, choice in program:
+            if at != index:
+                continue
+            if operation in ("drop", "truncate"):
+                return DROP if operation == "drop" else TRUNCATE
+            if operation == "replace" or not isinstance(payload, dict) or not payload:
+                return value
+            target = payload
+            if operation.endswith("_nested"):
+                nested = [v for v in payload.values() if isinstance(v, dict) and v]
+                target = nested[choice % len(nested)] if nested else payload
+            key = sorted(target)[choice % len(target)]
+            if operation.startswith("set"):
+                target[key] = value
+            else:
+                del target[key]
+        return payload
+
+    return mangle
+
+
+@pytest.mark.slow
+def test_generated_upstream_streams_never_get_an_untyped_5xx(
+    gateway_factory: Callable[..., str], request: pytest.FixtureRequest, every_provider: None
+) -> None:
+    """Every adapter, fed through its vendor's real framing a stream with odd types, missing
+    fields, dropped events or a truncation: a typed answer, one record, nothing in flight."""
+    url = gateway_factory(tracking_flush_interval_s=0.01)
+    request.getfixturevalue("openai_emulator")
+    sent: list[tuple[str, int]] = []
+
+    @settings(max_examples=140, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(provider=st.sampled_from(sorted(MODELS)), program=MANGLES, stream=st.booleans())
+    def one(provider: str, program: list[tuple[int, str, Any, int]], stream: bool) -> None:
+        emulator = request.getfixturevalue(EMULATOR_OF[provider])
+        emulator.faults.clear()
+        emulator.faults.append(Fault("mangle", mangle=_mangler(program)))
+        body = {"model": MODELS[provider], "chat_input": "hi", "is_stream": stream}
+        r = httpx.post(f"{url}/api/engine/chat/{provider}", json=body, timeout=60, headers=SSE)
+        sent.append((provider, r.status_code))
+        if r.status_code >= 500:
+            assert r.json()["error"]["type"] in TYPED_5XX, (provider, program, r.text)
+        elif stream and r.status_code == 200:
+            assert r.text.endswith("data: [DONE]\n\n") or "event: error" in r.text, (provider, program, r.text[-500:])
+        else:
+            assert r.status_code == 200, (provider, program, r.text)
+
+    one()
+    deadline = time.monotonic() + 20
+    while (stored := len(httpx.get(f"{url}/api/tracking/logs", params={"limit": 1000}).json())) < len(sent):
+        assert time.monotonic() < deadline, (stored, len(sent))
+        time.sleep(0.1)
+    assert stored == len(sent)  # every request recorded, once
+    assert in_flight(url) == 0.0
+    assert {provider for provider, _ in sent} == set(MODELS)
+    assert any(status == 200 for _, status in sent) and any(status == 502 for _, status in sent)
+
+
 def _prometheus_requests(url: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     return sum(float(m.group(1)) for m in re.finditer(r"^llmgateway_requests_total\{[^}]*\} ([0-9.e+]+)$", text, re.MULTILINE))

@@ -164,6 +164,13 @@ def upstream_status_error(
     )
 
 
+def upstream_protocol_error(exc: BaseException) -> UpstreamError:
+    """The vendor's answer arrived but could not be read: a field missing, a value of a type
+    its API does not send. A 502 the client may retry, never the gateway's own 500."""
+    return UpstreamError(f"the upstream's answer could not be read ({type(exc).__name__})",
+                         status_code=502, retryable=True, error_type="upstream_protocol_error")  # fmt: skip
+
+
 def upstream_stream_error(vendor_code: str | None, vendor_message: str, *, retryable: bool = True) -> UpstreamError:
     """An error the vendor reported inside a stream it had already opened (an error event or
     object among the chunks): a 502 `upstream_stream_error`, the vendor's code and message kept.

@@ -19,14 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.emulators.base import TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault
+from tests.emulators.base import DROP, TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault, mangled
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}  # fmt: skip
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    data = mangled(data)
+    return b"" if data is DROP else b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -50,7 +51,7 @@ class AnthropicEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps(_error_body(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
-        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="text/event-stream; charset=utf-8")
+        return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="text/event-stream; charset=utf-8")
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         usage = {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 VALID_KEY = "sk-test-emulator-key-0123456789"
 DEFAULT_REPLY = "Hello! I am an emulated assistant. How can I help you today?"
@@ -19,7 +20,8 @@ class Fault:
     kind: "status" (HTTP error `status` with `message`), "midstream_error" (a stream error
     after `after_chunks` content chunks), "truncated" (the stream stops after `after_chunks`
     content chunks, with no finish; OpenAI), "no_usage" (no usage reported), "hang" (the
-    stream starts, then nothing for `seconds`).
+    stream starts, then nothing for `seconds`), "mangle" (every event's payload of the stream
+    goes through `mangle(index, payload)` before it is encoded: see `mangled`).
     """
 
     kind: str
@@ -28,6 +30,33 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     after_chunks: int = 2
     seconds: float = 30.0
+    mangle: Callable[[int, Any], Any] | None = None
+
+
+DROP = object()  # a mangler's answer: this event is not sent
+TRUNCATE = object()  # a mangler's answer: the stream stops here (no finish, no error)
+
+
+class _Truncated(Exception):
+    pass
+
+
+_mangler: ContextVar[tuple[Callable[[int, Any], Any], list[int]] | None] = ContextVar("mangler", default=None)
+
+
+def mangled(payload: Any) -> Any:
+    """The payload of a stream's next event as the stream's "mangle" fault makes it (unchanged
+    without one): the encoders of every emulator call this, so a test can feed odd types,
+    missing fields, dropped events and truncations through each vendor's real framing."""
+    active = _mangler.get()
+    if active is None:
+        return payload
+    mangle, counter = active
+    counter[0] += 1
+    result = mangle(counter[0] - 1, payload)
+    if result is TRUNCATE:
+        raise _Truncated
+    return result
 
 
 class EmulatorState:
@@ -53,12 +82,18 @@ class EmulatorState:
         self.thinking: str | None = None  # reasoning text the model streams before its answer
         self.closed_early = 0  # streams the gateway closed before their end (see `watched`)
 
-    async def watched(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """A stream's chunks, counting in `closed_early` a stream the client closed before its end."""
+    async def watched(self, chunks: AsyncIterator[bytes], fault: Fault | None = None) -> AsyncIterator[bytes]:
+        """A stream's chunks, counting in `closed_early` a stream the client closed before its end;
+        a "mangle" fault is applied to each event as it is encoded."""
         finished = False
+        if fault is not None and fault.mangle is not None:
+            _mangler.set((fault.mangle, [0]))
         try:
             async for chunk in chunks:
-                yield chunk
+                if chunk:  # an event the mangler dropped encodes as nothing
+                    yield chunk
+            finished = True
+        except _Truncated:
             finished = True
         finally:
             if not finished:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.emulators.base import TOOL_ARGUMENT_PIECES, EmulatorState, Fault
+from tests.emulators.base import DROP, TOOL_ARGUMENT_PIECES, EmulatorState, Fault, mangled
 
 INPUT_TOKENS = 21
 _ERROR_CODES = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
@@ -46,6 +46,9 @@ def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
 
 
 def event(kind: str, payload: dict[str, Any]) -> bytes:
+    payload = mangled(payload)
+    if payload is DROP:
+        return b""
     headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
     return encode_message(headers, orjson.dumps(payload))
 
@@ -68,7 +71,7 @@ class BedrockEmulator(EmulatorState):
         fault = self.next_fault()
         if fault and fault.kind == "status":
             return self._error(fault.status, fault.message, fault.headers)
-        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="application/vnd.amazon.eventstream")
+        return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="application/vnd.amazon.eventstream")
 
     @staticmethod
     def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.emulators.base import VALID_KEY, EmulatorState, Fault
+from tests.emulators.base import DROP, VALID_KEY, EmulatorState, Fault, mangled
 
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                  429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
@@ -31,7 +31,8 @@ def _error(status: int, message: str) -> dict[str, Any]:
 
 
 def _event(data: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(data) + b"\r\n\r\n"
+    data = mangled(data)
+    return b"" if data is DROP else b"data: " + orjson.dumps(data) + b"\r\n\r\n"
 
 
 class GeminiEmulator(EmulatorState):
@@ -79,7 +80,7 @@ class GeminiEmulator(EmulatorState):
             return Response(orjson.dumps(_error(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
         model = request.path_params["model"]
-        return StreamingResponse(self.watched(self._stream(body, model, fault)), media_type="text/event-stream")
+        return StreamingResponse(self.watched(self._stream(body, model, fault), fault), media_type="text/event-stream")
 
     async def _stream(self, body: dict[str, Any], model: str, fault: Fault | None) -> AsyncIterator[bytes]:
         def chunk(parts: list[dict[str, Any]], produced: int, finish: str | None = None) -> bytes:

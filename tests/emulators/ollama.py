@@ -18,14 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.emulators.base import EmulatorState, Fault
+from tests.emulators.base import DROP, EmulatorState, Fault, mangled
 
 PROMPT_EVAL_COUNT = 26
 CREATED_AT = "2026-11-28T08:52:19.385406455Z"
 
 
 def _line(data: dict[str, Any]) -> bytes:
-    return orjson.dumps(data) + b"\n"
+    data = mangled(data)
+    return b"" if data is DROP else orjson.dumps(data) + b"\n"
 
 
 class OllamaEmulator(EmulatorState):
@@ -41,7 +42,7 @@ class OllamaEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps({"error": fault.message}), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
-        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="application/x-ndjson")
+        return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="application/x-ndjson")
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         model = body["model"]

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.emulators.base import DEFAULT_REPLY, TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault
+from tests.emulators.base import DEFAULT_REPLY, DROP, TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault, mangled
 
 __all__ = ["DEFAULT_REPLY", "VALID_KEY", "Fault", "OpenAIEmulator"]
 
@@ -88,7 +88,7 @@ class OpenAIEmulator(EmulatorState):
             return _error(fault.status, fault.message, error_type, None, fault.headers)
         if not body.get("stream"):
             return Response(orjson.dumps(self._completion(body)), media_type="application/json")
-        return StreamingResponse(self.watched(self._stream(body, fault)), media_type="text/event-stream; charset=utf-8")
+        return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="text/event-stream; charset=utf-8")
 
     async def embeddings(self, request: Request) -> Response:
         """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""
@@ -160,10 +160,10 @@ class OpenAIEmulator(EmulatorState):
             payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
             if include_usage:
                 payload["usage"] = None
-            return b"data: " + orjson.dumps(payload) + b"\n\n"
+            return _data(payload)
 
         for extra in self.opening_chunks(base):
-            yield b"data: " + orjson.dumps(extra) + b"\n\n"
+            yield _data(extra)
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         if fault and fault.kind == "hang":
             await asyncio.sleep(fault.seconds)
@@ -194,9 +194,15 @@ class OpenAIEmulator(EmulatorState):
         yield chunk({}, finish)
         if include_usage and not (fault and fault.kind == "no_usage"):
             usage_chunk = {**base, "choices": [], "usage": self._usage(body, len(pieces))}
-            yield b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
+            yield _data(usage_chunk)
         yield b"data: [DONE]\n\n"
 
+
+
+def _data(payload: dict[str, Any]) -> bytes:
+    """One server-sent event of a chat.completion.chunk."""
+    payload = mangled(payload)
+    return b"" if payload is DROP else b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def _tool_call_pieces(name: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from llmgateway.core.cooldown import Cooldowns
 from llmgateway.core.secrets import SecretScrubber
-from llmgateway.errors import GatewayError, InternalError, UpstreamError
+from llmgateway.errors import GatewayError, InternalError, upstream_protocol_error
 from llmgateway.providers.base import ProviderAdapter
 from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 
@@ -106,6 +106,5 @@ def unexpected_failure(exc: Exception, request_id: str, target: ChatRequest | Em
     logger.error("request %s: unexpected failure calling %s/%s", request_id, target.provider.id, target.model,
                  exc_info=exc)  # fmt: skip
     if heard or isinstance(exc, (ValidationError, json.JSONDecodeError)):
-        return UpstreamError(f"the upstream's answer could not be read ({type(exc).__name__})",
-                             status_code=502, retryable=True, error_type="upstream_protocol_error")  # fmt: skip
+        return upstream_protocol_error(exc)
     return InternalError(f"the gateway failed unexpectedly on request {request_id}; see its log")

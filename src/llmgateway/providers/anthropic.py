@@ -25,7 +25,7 @@ import httpx2
 import orjson
 
 from llmgateway.errors import BadRequestError, upstream_stream_error
-from llmgateway.providers.base import EmbeddingsNotSupportedError
+from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, translating
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -98,7 +98,10 @@ class AnthropicAdapter:
             try:
                 stream = StreamTranslator()
                 async for sse in iter_sse(response.aiter_lines()):
-                    for event in stream.translate(sse.event, orjson.loads(sse.data)):
+                    data = orjson.loads(sse.data)
+                    with translating():
+                        events = checked(stream.translate(sse.event, data))
+                    for event in events:
                         yield event
             finally:
                 await response.aclose()

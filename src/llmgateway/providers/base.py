@@ -7,10 +7,13 @@ The events are in llmgateway.vocabulary.events.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Protocol
+from contextlib import contextmanager
+from typing import AsyncIterator, Iterable, Iterator, Protocol
 
-from llmgateway.errors import BadRequestError
-from llmgateway.vocabulary.events import ChatEvent, EmbeddingResult
+from pydantic import ValidationError
+
+from llmgateway.errors import BadRequestError, upstream_protocol_error
+from llmgateway.vocabulary.events import ChatEvent, EmbeddingResult, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
 from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 
@@ -33,6 +36,42 @@ class ProviderAdapter(Protocol):
     async def aclose(self) -> None:
         """Close pooled clients."""
         ...
+
+
+_OPTIONAL_TEXT = (str, type(None))
+# Each event's fields and the types they must have: what a translator built from a vendor's
+# odd value (a list where text belongs) is caught here, not where the text is joined.
+_EVENT_FIELDS: dict[type, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
+    TextDelta: (("text", str),),
+    ToolCallDelta: (("index", int), ("id", _OPTIONAL_TEXT), ("name", _OPTIONAL_TEXT), ("arguments", str)),
+    Usage: tuple((name, int) for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
+                                          "cache_write_tokens")),
+    Finish: (("reason", str),),
+    ResponseInfo: tuple((name, _OPTIONAL_TEXT) for name in ("model", "response_id", "system_fingerprint", "service_tier")),
+}  # fmt: skip
+
+
+def checked(events: Iterable[ChatEvent]) -> list[ChatEvent]:
+    """The events a translator made, each field of the type the gateway relies on; a field of
+    another type raises TypeError (inside `translating`, a 502)."""
+    result = list(events)
+    for event in result:
+        for name, kind in _EVENT_FIELDS[type(event)]:
+            value = getattr(event, name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise TypeError(f"{type(event).__name__}.{name} is {type(value).__name__}")
+    return result
+
+
+@contextmanager
+def translating() -> Iterator[None]:
+    """Around the translation of what a vendor sent: a shape the translator cannot read (a
+    field missing, a value of another type than the API sends) is the vendor's answer being
+    unreadable, a 502 `upstream_protocol_error`, not a failure of the gateway."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, ValidationError) as exc:
+        raise upstream_protocol_error(exc) from exc
 
 
 class EmbeddingsNotSupportedError(BadRequestError):

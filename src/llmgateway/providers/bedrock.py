@@ -34,7 +34,7 @@ from llmgateway.errors import (
     upstream_status_error,
     upstream_stream_error,
 )
-from llmgateway.providers.base import EmbeddingsNotSupportedError
+from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, translating
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -127,7 +127,9 @@ class BedrockAdapter:
             try:
                 async for event in response["stream"]:
                     started = True
-                    for translated in translate_event(event, tool_index):
+                    with translating():
+                        events = checked(translate_event(event, tool_index))
+                    for translated in events:
                         yield translated
             finally:
                 response["stream"].close()  # a consumer that stops early closes the upstream response

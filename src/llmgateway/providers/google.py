@@ -50,6 +50,7 @@ from llmgateway.providers.messages import (
     tool_choice_mode,
 )
 from llmgateway.providers.pool import ClientPool
+from llmgateway.providers.base import checked, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -141,9 +142,13 @@ class GoogleAdapter:
             async with aclosing(chunks):  # a consumer that stops early closes the upstream response
                 async for chunk in chunks:
                     started = True
-                    for event in translator.translate(chunk):
+                    with translating():
+                        events = checked(translator.translate(chunk))
+                    for event in events:
                         yield event
-            for event in translator.close():
+            with translating():
+                events = checked(translator.close())
+            for event in events:
                 yield event
         except genai_errors.APIError as exc:
             raise _api_error(exc, started) from None

@@ -27,6 +27,7 @@ from llmgateway.errors import (
 )
 from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
 from llmgateway.providers.pool import ClientPool
+from llmgateway.providers.base import checked, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -72,20 +73,15 @@ class OllamaAdapter:
             tool_calls = 0
             async with aclosing(parts):  # a consumer that stops early closes the upstream response
                 async for part in parts:
+                    events: list[ChatEvent] = []
                     if not started:
                         started = True
-                        yield ResponseInfo(part.model)
-                    message = part.message
-                    if message.content:
-                        yield TextDelta(message.content)
-                    for call in message.tool_calls or ():
-                        arguments = orjson.dumps(dict(call.function.arguments or {})).decode()
-                        yield ToolCallDelta(tool_calls, None, call.function.name, arguments)
-                        tool_calls += 1
-                    if part.done:
-                        reason = FINISH_REASONS.get(part.done_reason or "stop", "stop")
-                        yield Finish("tool_calls" if tool_calls and reason == "stop" else reason)
-                        yield Usage(input_tokens=part.prompt_eval_count or 0, output_tokens=part.eval_count or 0)
+                        events.append(ResponseInfo(part.model))
+                    with translating():
+                        events = checked([*events, *translate_part(part, tool_calls)])
+                    tool_calls += sum(isinstance(e, ToolCallDelta) for e in events)
+                    for event in events:
+                        yield event
         except ollama.ResponseError as exc:
             raise _response_error(exc, started) from None
         except httpx.TimeoutException:
@@ -102,6 +98,24 @@ class OllamaAdapter:
         except (httpx.TransportError, ConnectionError) as exc:
             raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
         return EmbeddingResult([list(v) for v in result.embeddings], result.prompt_eval_count, result.model)
+
+
+def translate_part(part: Any, tool_calls_so_far: int) -> list[ChatEvent]:
+    """One streamed ChatResponse as events; tool calls are numbered after those before it."""
+    events: list[ChatEvent] = []
+    message = part.message
+    if message.content:
+        events.append(TextDelta(message.content))
+    index = tool_calls_so_far
+    for call in message.tool_calls or ():
+        arguments = orjson.dumps(dict(call.function.arguments or {})).decode()
+        events.append(ToolCallDelta(index, None, call.function.name, arguments))
+        index += 1
+    if part.done:
+        reason = FINISH_REASONS.get(part.done_reason or "stop", "stop")
+        events.append(Finish("tool_calls" if index and reason == "stop" else reason))
+        events.append(Usage(input_tokens=part.prompt_eval_count or 0, output_tokens=part.eval_count or 0))
+    return events
 
 
 def _response_error(exc: ollama.ResponseError, started: bool) -> UpstreamError:

@@ -19,6 +19,7 @@ from llmgateway.errors import upstream_stream_error
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 from llmgateway.providers.stainless import sdk_errors
+from llmgateway.providers.base import checked, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -67,11 +68,13 @@ class OpenAIAdapter:
                     if sse.data == "[DONE]":
                         continue  # read on to the end, so the connection goes back to the pool
                     chunk = orjson.loads(sse.data)
-                    if not info_sent and chunk.get("model"):  # Azure's first chunk names no model
-                        info_sent = True
-                        yield ResponseInfo(chunk["model"], chunk.get("id"), chunk.get("system_fingerprint"),
-                                           chunk.get("service_tier"))  # fmt: skip
-                    for event in translate_chunk(chunk):
+                    with translating():
+                        events = checked(translate_chunk(chunk))
+                        if not info_sent and chunk.get("model"):  # Azure's first chunk names no model
+                            info_sent = True
+                            events[:0] = checked([ResponseInfo(chunk["model"], chunk.get("id"),
+                                                               chunk.get("system_fingerprint"), chunk.get("service_tier"))])
+                    for event in events:
                         yield event
             finally:
                 await response.aclose()
