@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from llmgateway.api.app import create_app
 from llmgateway.settings import Settings, reset_settings
@@ -25,6 +26,25 @@ from tests.emulators.gemini import GeminiEmulator
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
+
+# Under CI nothing may be skipped: a test that cannot run there (no PostgreSQL, no Chromium,
+# no tmpfs) fails, so a green CI means every test ran. Hypothesis runs the same examples on
+# every CI run (a failure there is a finding to reproduce, not chance); locally it explores.
+IN_CI = bool(os.environ.get("CI"))
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, where every test must run: {reason}"
+
 
 # The engine API's SSE framing (its default is one JSON object per HTTP chunk, as LLMstudio's).
 SSE = {"Accept": "text/event-stream"}

@@ -53,9 +53,17 @@ def test_metrics_series_move_after_requests(client: httpx.Client, openai_emulato
     assert "my-own-finetune" not in text  # labels stay bounded
 
 
+def test_no_spans_unless_tracing_is_enabled(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
+    exporter = InMemorySpanExporter()
+    app = create_app(make_settings(tmp_path, otel_enabled=False), span_exporter=exporter)
+    with serve_in_thread(app, lifespan="on") as url:
+        assert httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+    assert exporter.get_finished_spans() == ()
+
+
 def test_traces_have_a_span_per_request_and_per_attempt(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
     exporter = InMemorySpanExporter()
-    app = create_app(make_settings(tmp_path), span_exporter=exporter)
+    app = create_app(make_settings(tmp_path, otel_enabled=True), span_exporter=exporter)
     openai_emulator.faults.append(Fault("status", status=503))
     with serve_in_thread(app, lifespan="on") as url:
         r = httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi", "retries": 1})

@@ -5,6 +5,7 @@ Each fault test asserts what the client gets and what the request log says.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Callable
@@ -12,6 +13,9 @@ from typing import Callable
 import httpx
 import pytest
 
+from llmgateway.core.attempts import RetryPolicy
+from llmgateway.core.cooldown import Cooldowns
+from llmgateway.errors import UpstreamError
 from tests.conftest import SSE
 from tests.emulators.base import DEFAULT_REPLY, VALID_KEY, Fault
 from tests.emulators.faulty import faulty_upstream
@@ -143,11 +147,14 @@ def test_route_balances_by_weight_over_keys_and_deployments(
     )
     url = gateway_factory(catalog=catalog)
     body = {"model": "balanced", "messages": [{"role": "user", "content": "hi"}]}
+    random.seed(20261130)  # the gateway runs in this process: its draws are the same on every run
     with httpx.Client(base_url=url + "/v1", timeout=30) as c:
-        assert all(c.post("/chat/completions", json=body).status_code == 200 for _ in range(60))
+        assert all(c.post("/chat/completions", json=body).status_code == 200 for _ in range(200))
     models = [r["model"] for r in openai_emulator.requests]
     heavy, light = models.count("gpt-4o-mini"), models.count("gpt-4o")
-    assert heavy + light == 60 and light > 0 and heavy > 2 * light  # 4:1 expected; 2:1 leaves room for chance
+    # 4:1 expected: heavy ~ Binomial(200, 0.8), mean 160, sd 5.7. The bounds below are 4.7 sd
+    # from the mean (p < 2e-6 each, for any seed); the seed makes the run repeatable besides.
+    assert heavy + light == 200 and 133 < heavy < 187
 
 
 def test_route_skips_a_cooling_deployment(
@@ -194,12 +201,73 @@ def test_a_route_is_reachable_from_both_apis(
         ("gpt-4o", "success"), ("gpt-4o", "success"), ("nothing", "error")]
 
 
+def test_retry_after_sets_the_backoff_up_to_the_cap() -> None:
+    policy = RetryPolicy(backoff_base_s=0.5, backoff_max_s=8.0)
+
+    def error(retry_after: str | None) -> UpstreamError:
+        headers = {"Retry-After": retry_after} if retry_after is not None else None
+        return UpstreamError("rate limited", status_code=429, retryable=True, headers=headers)
+
+    assert policy.delay(1, error("3")) == 3.0
+    assert policy.delay(1, error("0.25")) == 0.25
+    assert policy.delay(1, error("30")) == 8.0  # capped
+    assert policy.delay(1, error("-5")) == 0.0
+    # without it (or unreadable: an HTTP date): full jitter under base * 2^(attempt-1), capped
+    assert all(0.0 <= policy.delay(3, error(None)) <= 2.0 for _ in range(50))
+    assert all(0.0 <= policy.delay(3, error("Wed, 21 Oct 2015 07:28:00 GMT")) <= 2.0 for _ in range(50))
+    assert all(0.0 <= policy.delay(9, error(None)) <= 8.0 for _ in range(50))
+
+
+def test_a_deployment_cools_down_for_its_time_then_returns() -> None:
+    now = [100.0]
+    cooldowns = Cooldowns(failures=2, cooldown_s=30.0, clock=lambda: now[0])
+    cooldowns.failed("d")
+    assert cooldowns.available("d")  # one failure is not enough
+    cooldowns.failed("d")
+    assert not cooldowns.available("d") and cooldowns.cooling() == 1
+    now[0] = 129.9
+    assert not cooldowns.available("d")
+    now[0] = 130.0
+    assert cooldowns.available("d") and cooldowns.cooling() == 0
+    cooldowns.failed("d")
+    cooldowns.succeeded("d")  # a success clears the count
+    cooldowns.failed("d")
+    assert cooldowns.available("d")
+
+
+def test_a_routes_own_fallbacks_serve_when_its_deployments_fail(
+    gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: OpenAIEmulator
+) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("routes:\n  solo:\n    targets:\n      - {model: openai/gpt-4o, weight: 1}\n"
+                       "    fallbacks: [openai/gpt-4o-mini]\n")  # fmt: skip
+    url = gateway_factory(catalog=catalog)
+    openai_emulator.faults.append(Fault("status", status=500))
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "solo", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert [body["model"] for body in openai_emulator.requests] == ["gpt-4o", "gpt-4o-mini"]
+    assert r.json()["model"] == "gpt-4o-mini-2024-07-18"
+
+
+@pytest.mark.parametrize(("default_retries", "statuses"), [(0, [502]), (1, [200])])
+def test_the_default_retries_apply_to_a_request_that_names_none(
+    gateway_factory: Callable[..., str], openai_emulator: OpenAIEmulator, default_retries: int, statuses: list[int]
+) -> None:
+    url = gateway_factory(default_retries=default_retries, retry_backoff_base_s=0.01)
+    openai_emulator.faults.append(Fault("status", status=503))
+    r = httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi"})
+    assert [r.status_code] == statuses
+    assert len(openai_emulator.requests) == 1 + default_retries
+
+
 # -- access ------------------------------------------------------------------------------------
 
 
 def test_master_key(gateway_factory: Callable[..., str]) -> None:
     url = gateway_factory(master_key="gw-master-key-123")
     assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    assert httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer gw-master-key-123"}).status_code == 200
     r = httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "unauthorized"
     wrong = httpx.get(f"{url}/api/engine/providers", headers={"Authorization": "Bearer nope"})

@@ -35,6 +35,11 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
             "request_id": "req_emulated"}  # fmt: skip
 
 
+# The versions the API accepts in `anthropic-version`; the newest no longer takes sampling
+# parameters (temperature, top_p, top_k), as the SDK's documentation says.
+API_VERSIONS = {"2023-01-01", "2023-06-01", "2026-10-21"}
+
+
 class AnthropicEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
@@ -45,17 +50,45 @@ class AnthropicEmulator(EmulatorState):
         self.remember(request, body)
         if request.headers.get("authorization") != f"Bearer {VALID_KEY}":
             return Response(orjson.dumps(_error_body(401, "invalid x-api-key")), status_code=401, media_type="application/json")
+        if request.headers.get("anthropic-version") not in API_VERSIONS:
+            message = f"anthropic-version: invalid version {request.headers.get('anthropic-version')!r}"
+            return Response(orjson.dumps(_error_body(400, message)), status_code=400, media_type="application/json")
         if "max_tokens" not in body:
             return Response(orjson.dumps(_error_body(400, "max_tokens: Field required")), status_code=400, media_type="application/json")
+        sampling = sorted({"temperature", "top_p", "top_k"} & set(body))
+        if sampling and request.headers["anthropic-version"] >= "2026-10-21":
+            message = f"{sampling[0]}: Extra inputs are not permitted under anthropic-version 2026-10-21"
+            return Response(orjson.dumps(_error_body(400, message)), status_code=400, media_type="application/json")
         fault = self.next_fault()
         if fault and fault.kind == "status":
             return Response(orjson.dumps(_error_body(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
+        if not body.get("stream"):  # the Messages API streams only when asked
+            return Response(orjson.dumps(self._message(body)), media_type="application/json")
         return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="text/event-stream; charset=utf-8")
 
+    def _usage(self, output_tokens: int) -> dict[str, Any]:
+        return {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),
+                "cache_read_input_tokens": self.usage_extra.get("cached_tokens", 0), "output_tokens": output_tokens}  # fmt: skip
+
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The whole Message, as the API answers a request without `stream`."""
+        if body.get("tools") and (body.get("tool_choice") or {}).get("type") != "none":
+            content = [{"type": "tool_use", "id": "toolu_emulated", "name": body["tools"][0]["name"],
+                        "input": {"location": "Paris"}}]  # fmt: skip
+            stop_reason, output_tokens = "tool_use", 12
+        else:
+            pieces = self.pieces()
+            stop_reason = "end_turn"
+            if body["max_tokens"] < len(pieces):
+                pieces, stop_reason = pieces[: body["max_tokens"]], "max_tokens"
+            content = [{"type": "text", "text": "".join(pieces)}]
+            output_tokens = len(pieces)
+        return {"id": "msg_emulated", "type": "message", "role": "assistant", "content": content, "model": body["model"],
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": self._usage(output_tokens)}  # fmt: skip
+
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
-        usage = {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),
-                 "cache_read_input_tokens": self.usage_extra.get("cached_tokens", 0), "output_tokens": 1}  # fmt: skip
+        usage = self._usage(1)
         message = {"id": "msg_emulated", "type": "message", "role": "assistant", "content": [], "model": body["model"],
                    "stop_reason": None, "stop_sequence": None, "usage": usage}  # fmt: skip
         yield _event("message_start", {"type": "message_start", "message": message})
@@ -98,6 +131,7 @@ class AnthropicEmulator(EmulatorState):
                 yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
             output_tokens = len(pieces)
+        # message_delta's usage is cumulative and, as the API sends it now, repeats the input counts
         yield _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                       "usage": {"output_tokens": output_tokens}})  # fmt: skip
+                                       "usage": self._usage(output_tokens)})  # fmt: skip
         yield _event("message_stop", {"type": "message_stop"})

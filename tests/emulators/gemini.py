@@ -79,6 +79,10 @@ class GeminiEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps(_error(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
+        roles = {content.get("role") for content in body.get("contents") or ()}
+        if not roles <= {"user", "model"}:  # the API's own words for another role
+            return Response(orjson.dumps(_error(400, "Please use a valid role: user, model.")), status_code=400,
+                            media_type="application/json")  # fmt: skip
         model = request.path_params["model"]
         return StreamingResponse(self.watched(self._stream(body, model, fault), fault), media_type="text/event-stream")
 
@@ -87,8 +91,9 @@ class GeminiEmulator(EmulatorState):
             candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
             if finish:
                 candidate["finishReason"] = finish
+            thoughts = self.usage_extra.get("reasoning_tokens", 0)
             usage = {"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": produced,
-                     "totalTokenCount": PROMPT_TOKENS + produced}  # fmt: skip
+                     "totalTokenCount": PROMPT_TOKENS + produced + thoughts}  # fmt: skip  (thoughts included, as documented)
             if self.usage_extra.get("reasoning_tokens"):
                 usage["thoughtsTokenCount"] = self.usage_extra["reasoning_tokens"]
             if self.usage_extra.get("cached_tokens"):

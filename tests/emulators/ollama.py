@@ -42,7 +42,19 @@ class OllamaEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps({"error": fault.message}), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
+        if body.get("stream") is False:  # /api/chat streams unless told not to
+            return Response(orjson.dumps(self._whole(body)), media_type="application/json")
         return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="application/x-ndjson")
+
+    def _whole(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer in one object, as /api/chat gives it with `"stream": false`."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.reply}
+        if body.get("tools"):
+            message = {"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": body["tools"][0]["function"]["name"], "arguments": {"location": "Paris"}}}]}
+        return {"model": body["model"], "created_at": CREATED_AT, "message": message, "done": True, "done_reason": "stop",
+                "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": PROMPT_EVAL_COUNT,
+                "prompt_eval_duration": 342546000, "eval_count": len(self.pieces()), "eval_duration": 4535599000}  # fmt: skip
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         model = body["model"]

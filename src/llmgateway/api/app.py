@@ -29,7 +29,7 @@ from llmgateway.version import __version__
 
 
 def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> FastAPI:
-    """The application; `span_exporter` replaces the OTLP exporter (and turns tracing on)."""
+    """The application; `span_exporter` replaces the OTLP exporter when tracing is on."""
     settings = settings or get_settings()
     catalog = load_catalog(settings.catalog)
 

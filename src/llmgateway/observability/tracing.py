@@ -24,9 +24,10 @@ _NOOP = trace.NoOpTracer()
 def build_tracer(enabled: bool, exporter: SpanExporter | None = None) -> tuple[trace.Tracer, TracerProvider | None]:
     """The gateway's tracer and, when tracing is on, its provider (to shut down at exit).
 
-    `exporter` replaces the OTLP exporter (tests use an in-memory one, exported at once).
+    `exporter` replaces the OTLP exporter when tracing is on (tests use an in-memory one,
+    exported at once); with tracing off there is no tracer to export from.
     """
-    if not enabled and exporter is None:
+    if not enabled:
         return _NOOP, None
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "llmgateway"),
                                 "service.version": __version__})  # fmt: skip

@@ -8,7 +8,7 @@ The events are in llmgateway.vocabulary.events.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import AsyncIterator, Iterable, Iterator, Protocol
+from typing import AsyncIterable, AsyncIterator, Iterable, Iterator, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -38,6 +38,7 @@ class ProviderAdapter(Protocol):
         ...
 
 
+T = TypeVar("T")
 _OPTIONAL_TEXT = (str, type(None))
 # Each event's fields and the types they must have: what a translator built from a vendor's
 # odd value (a list where text belongs) is caught here, not where the text is joined.
@@ -72,6 +73,20 @@ def translating() -> Iterator[None]:
         yield
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, ValidationError) as exc:
         raise upstream_protocol_error(exc) from exc
+
+
+async def parsed_by_the_sdk(items: AsyncIterable[T]) -> AsyncIterator[T]:
+    """The items an SDK parses from a vendor's stream (google-genai, ollama, botocore): an
+    exception the SDK raises on data it cannot read is the vendor's answer being unreadable,
+    as in `translating`; the SDK's own errors (HTTP, connection) pass through."""
+    iterator = aiter(items)
+    while True:
+        with translating():
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        yield item
 
 
 class EmbeddingsNotSupportedError(BadRequestError):

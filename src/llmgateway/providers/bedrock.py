@@ -34,7 +34,7 @@ from llmgateway.errors import (
     upstream_status_error,
     upstream_stream_error,
 )
-from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, translating
+from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -125,7 +125,7 @@ class BedrockAdapter:
             yield ResponseInfo(request.model, response.get("ResponseMetadata", {}).get("RequestId"))
             tool_index: dict[int, int] = {}
             try:
-                async for event in response["stream"]:
+                async for event in parsed_by_the_sdk(response["stream"]):
                     started = True
                     with translating():
                         events = checked(translate_event(event, tool_index))

@@ -50,7 +50,7 @@ from llmgateway.providers.messages import (
     tool_choice_mode,
 )
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.base import checked, translating
+from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -140,7 +140,7 @@ class GoogleAdapter:
             )
             translator = StreamTranslator()
             async with aclosing(chunks):  # a consumer that stops early closes the upstream response
-                async for chunk in chunks:
+                async for chunk in parsed_by_the_sdk(chunks):
                     started = True
                     with translating():
                         events = checked(translator.translate(chunk))
@@ -216,10 +216,11 @@ def build_config(request: ChatRequest, system: str | None) -> dict[str, Any]:
         ]
     mode, name = tool_choice_mode(request.tool_choice)
     if mode is not None:
-        calling: dict[str, Any] = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(mode, "ANY")}
-        if name:
-            calling["allowed_function_names"] = [name]
-        config["tool_config"] = {"function_calling_config": calling}
+        calling = types.FunctionCallingConfig(
+            mode={"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(mode, "ANY"),
+            allowed_function_names=[name] if name else None,
+        )
+        config["tool_config"] = types.ToolConfig(function_calling_config=calling)
     structured = json_schema_of(request.response_format)
     if structured is not None:
         config["response_mime_type"] = "application/json"

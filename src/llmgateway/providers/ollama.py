@@ -27,7 +27,7 @@ from llmgateway.errors import (
 )
 from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.base import checked, translating
+from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -72,7 +72,7 @@ class OllamaAdapter:
             )  # fmt: skip
             tool_calls = 0
             async with aclosing(parts):  # a consumer that stops early closes the upstream response
-                async for part in parts:
+                async for part in parsed_by_the_sdk(parts):
                     events: list[ChatEvent] = []
                     if not started:
                         started = True
