@@ -94,7 +94,9 @@ def test_cli_chat_streams_then_prints_metrics(gateway_url: str) -> None:
 
 
 def test_cli_lists_providers_models_and_logs(gateway_url: str) -> None:
-    assert "openai" in cli("providers", url=gateway_url).stdout and "ready" in cli("providers", url=gateway_url).stdout
+    lines = {line.split()[0]: line.split(None, 2)[2] for line in cli("providers", url=gateway_url).stdout.splitlines()}
+    assert lines["openai"] == "ready"
+    assert lines["anthropic"].startswith("missing: ") and "ANTHROPIC_API_KEY" in lines["anthropic"]
     models = cli("models", "openai", url=gateway_url).stdout.split()
     assert "openai/gpt-4o-mini" in models
     cli("chat", "openai/gpt-4o-mini", "for the log", url=gateway_url)

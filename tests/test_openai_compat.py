@@ -56,12 +56,18 @@ def test_sdk_non_streaming(sdk: openai.OpenAI, model: str, openai_emulator: Open
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.completion_tokens == 12
     assert completion.object == "chat.completion"
-    # the metrics ride along: headers, and an extra body field the SDK keeps
-    assert float(raw.headers["x-llmgateway-latency-s"]) > 0
-    assert float(raw.headers["x-llmgateway-time-to-first-token-s"]) > 0
-    assert float(raw.headers["x-llmgateway-cost-usd"]) > 0
+    # the metrics ride along: every documented header, each equal to the body's metric (to the
+    # 6 significant digits a header carries), and an extra body field the SDK keeps
+    metrics = completion.model_extra["metrics"]
+    assert metrics["output_tokens"] == 12
+    for name in ("latency_s", "time_to_first_token_s", "inter_token_latency_s", "tokens_per_second", "cost_usd"):
+        header = "x-llmgateway-" + name.replace("_", "-")
+        assert float(raw.headers[header]) == pytest.approx(metrics[name], rel=1e-5), header
+    assert int(raw.headers["x-llmgateway-input-tokens"]) == metrics["input_tokens"] == completion.usage.prompt_tokens
+    assert int(raw.headers["x-llmgateway-output-tokens"]) == 12
+    assert raw.headers["x-llmgateway-tokens-estimated"] == "false"
     assert raw.headers["x-llmgateway-provider"] == model.split("/")[0]
-    assert completion.model_extra["metrics"]["output_tokens"] == 12
+    assert raw.headers["x-llmgateway-request-id"].replace("-", "") == completion.id.removeprefix("chatcmpl-")
     if not model.startswith("anthropic/"):
         sent = openai_emulator.requests[-1]
         assert sent["model"] == model.split("/", 1)[1] and sent["max_completion_tokens"] == 50
@@ -123,7 +129,8 @@ def test_errors_reach_the_sdk_as_its_own_exceptions(sdk: openai.OpenAI, openai_e
         sdk.chat.completions.create(
             model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature=5
         )
-    assert invalid.value.body["param"] == "parameters.temperature" or "temperature" in invalid.value.message
+    assert invalid.value.body["param"] == "parameters.temperature"
+    assert invalid.value.message.startswith("Error code: 422 - ") and "must be at most 2.0, got 5" in invalid.value.message
     with pytest.raises(openai.UnprocessableEntityError):
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import csv
 import io
 import os
@@ -19,7 +20,7 @@ from llmgateway.settings import Settings
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import LogFilter, RequestStore
 from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway, served
-from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
+from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
 
@@ -60,7 +61,7 @@ def test_every_kind_of_request_is_recorded(tracked: httpx.Client, openai_emulato
     for key in ("input_tokens", "output_tokens", "cost_usd", "latency_s", "time_to_first_token_s", "tokens_per_second"):
         assert plain[key] == pytest.approx(metrics[key]), key
     assert plain["client_address"] == "127.0.0.1"
-    assert plain["key_fingerprint"].startswith("sha256:")
+    assert plain["key_fingerprint"] == "sha256:" + hashlib.sha256(VALID_KEY.encode()).hexdigest()[:16]
     assert streamed["status"] == "success" and streamed["chat_output"] == DEFAULT_REPLY
     assert limited["status"] == "error" and limited["http_status"] == 429
     assert limited["error_type"] == "upstream_rate_limited" and "slow down" in limited["error_message"]

@@ -50,8 +50,15 @@ class BadRequestError(GatewayError):
 
 
 class ValidationFailedError(GatewayError):
+    """Its message starts with the field it names ("parameters.temperature: must be ..."),
+    which the body carries as OpenAI's `param` too."""
+
     status_code = 422
     error_type = "validation_error"
+
+    def to_body(self) -> dict[str, dict[str, str | None]]:
+        field, named, _ = self.message.partition(": ")
+        return error_body(self.error_type, self.message, field if named and " " not in field else None)
 
 
 class NotFoundError(GatewayError):

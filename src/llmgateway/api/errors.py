@@ -30,7 +30,8 @@ def _field_name(location: tuple | list) -> str:
 async def _gateway_error(_: Request, exc: GatewayError) -> Response:
     if exc.status_code >= 500 and not exc.headers:
         logger.warning("request failed: %s (%s)", exc.error_type, exc.message)
-    return error_response(exc.status_code, exc.error_type, exc.message, exc.headers)
+    return Response(orjson.dumps(exc.to_body()), status_code=exc.status_code, media_type="application/json",
+                    headers=exc.headers)  # fmt: skip
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
