@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import httpx2
+import orjson
 import pytest
 from pydantic import SecretStr
 
 from llmgateway.providers.google import GoogleAdapter
-from llmgateway.providers.pool import shared_http_client
+from llmgateway.catalog import load_catalog
+from llmgateway.vocabulary.events import TextDelta
 from llmgateway.vocabulary.requests import ChatRequest
 from tests.emulators.gemini import PROMPT_TOKENS, GeminiEmulator
 
@@ -36,18 +39,29 @@ def test_parameters_are_translated(client: httpx.Client, gemini_emulator: Gemini
     assert r.json()["choices"][0]["finish_reason"] == "length"
 
 
-def test_the_sdk_rides_on_the_shared_http_client() -> None:
-    """google-genai would switch to aiohttp when it is importable: it must not."""
-    import aiohttp  # noqa: F401 - installed beside the gateway (aiobotocore brings it)
+async def test_the_sdk_rides_on_the_shared_http_client() -> None:
+    """google-genai would switch to aiohttp when it is importable (aiobotocore brings it): the
+    call must go through the gateway's own pooled client, with its per-request timeout."""
+    import aiohttp  # noqa: F401 - importable here, as beside the gateway
 
-    http = shared_http_client(5.0, 30.0)
-    adapter = GoogleAdapter(http)
-    request = ChatRequest(provider=None, model="m", messages=[], base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
-                          api_key=SecretStr("k"))  # fmt: skip
-    api_client = adapter._client_for(request)._api_client
-    assert api_client._async_httpx_client is http
-    assert api_client._use_aiohttp() is False
-    assert api_client._http_options.timeout == 30_000
+    seen: list[httpx2.Request] = []
+
+    def vendor(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        chunk = {"candidates": [{"content": {"parts": [{"text": "hi"}], "role": "model"}, "finishReason": "STOP"}],
+                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}  # fmt: skip
+        return httpx2.Response(200, content=b"data: " + orjson.dumps(chunk) + b"\r\n\r\n",
+                               headers={"content-type": "text/event-stream"})  # fmt: skip
+
+    adapter = GoogleAdapter(httpx2.AsyncClient(transport=httpx2.MockTransport(vendor)))
+    spec = load_catalog().provider("google")
+    request = ChatRequest(provider=spec, model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}],
+                          base_url="http://gemini.invalid", api_key=SecretStr("k"))  # fmt: skip
+    events = [event async for event in adapter.stream(request)]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["hi"]
+    assert [str(r.url) for r in seen] == [
+        "http://gemini.invalid/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"]
+    await adapter.aclose()
 
 
 def test_embeddings(gateway_url: str, gemini_emulator: GeminiEmulator) -> None:

@@ -40,18 +40,22 @@ def test_sigterm_under_load_loses_no_record(tmp_path: Path, openai_emulator: Ope
                     await asyncio.sleep(0.01)  # until every request is in flight upstream
                 assert len(openai_emulator.requests) == 120
                 process.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.05)
-                late = [asyncio.create_task(_one(client, 1000 + i)) for i in range(20)]  # refused: not accepted
+                while "Shutting down" not in (tmp_path / "server.log").read_text():
+                    await asyncio.sleep(0.01)  # until the server has stopped accepting
+                late = [asyncio.create_task(_one(client, 1000 + i)) for i in range(20)]
                 return await asyncio.gather(*tasks, *late)
 
-        answered = sum(asyncio.run(load()))
+        results = asyncio.run(load())
+        in_flight, late = results[:120], results[120:]
+        assert all(in_flight)  # every request in flight at SIGTERM was finished
+        assert not any(late)  # and none sent after it was taken
+        answered = sum(results)
         # uvicorn shuts down cleanly, then re-raises the signal it caught
         assert process.wait(timeout=60) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
     with sqlite3.connect(tmp_path / "llmgateway.db") as db:
         stored = db.execute("SELECT count(*) FROM requests").fetchone()[0]
         statuses = dict(db.execute("SELECT status, count(*) FROM requests GROUP BY status").fetchall())
-    assert answered >= 120  # every request in flight at SIGTERM was finished
     assert stored == answered, (stored, answered, statuses)
     assert statuses == {"success": answered}
 

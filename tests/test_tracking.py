@@ -293,20 +293,28 @@ async def test_database_outage_spills_then_replays(postgres_url: str, tmp_path: 
     await store.aclose()
 
 
-async def test_shutdown_with_the_database_down_spills_what_is_queued(tmp_path: Path) -> None:
-    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+async def test_shutdown_with_the_database_down_spills_what_is_queued(postgres_url: str, tmp_path: Path) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    store = RequestStore(postgres_url)
     await store.migrate()
     spill = SpillFile(tmp_path / "spill.jsonl")
     writer = new_writer(store, spill, queue_size=100, batch_size=100, flush_interval_s=10)
     writer.start()
+    await asyncio.to_thread(
+        _postgres_admin,
+        f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false; '
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';",
+    )
+    await store.engine.dispose()
     for i in range(20):
         writer.submit(_row(i))
-    await writer.close(timeout_s=0.05)  # the batch is still gathering: caught and spilled
-    assert await store.count() + spill.pending_records() == 20
+    await writer.close(timeout_s=5)  # the database refuses: everything queued goes to the spill file
+    assert spill.pending_records() == 20
     await store.aclose()
+    await asyncio.to_thread(_postgres_admin, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
     # the next start replays it
-    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    store = RequestStore(postgres_url)
     writer = new_writer(store, spill, queue_size=100, batch_size=100, flush_interval_s=0.01)
     writer.start()
     writer.submit(_row(20))
