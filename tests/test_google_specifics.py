@@ -8,8 +8,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from llmgateway.providers.google import GoogleAdapter
 from llmgateway.catalog import load_catalog
+from llmgateway.providers.google import GoogleAdapter
 from llmgateway.vocabulary.events import TextDelta
 from llmgateway.vocabulary.requests import ChatRequest
 from tests.emulators.gemini import PROMPT_TOKENS, GeminiEmulator

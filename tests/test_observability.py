@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from llmgateway.api.app import create_app
 from tests.conftest import SSE, make_settings, served
-from tests.emulators.openai import VALID_KEY, Fault, OpenAIEmulator
+from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
 
 CHAT = "/api/engine/chat/openai"
@@ -97,3 +97,13 @@ def test_access_log_is_one_json_line_per_request_without_contents(tmp_path: Path
     assert any(line["path"] == "/health" for line in lines)
     log = (tmp_path / "server.log").read_text()
     assert "secret question" not in log and body_key not in log and VALID_KEY not in log
+
+
+def test_access_log_carries_contents_only_when_asked(tmp_path: Path, openai_emulator) -> None:
+    with served(tmp_path, LLMGATEWAY_ACCESS_LOG_CONTENTS="true") as (port, _):
+        body = {"model": "gpt-4o-mini", "chat_input": "the question", "api_key": VALID_KEY}
+        assert httpx.post(f"http://127.0.0.1:{port}{CHAT}", json=body).status_code == 200
+    (line,) = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()
+               if line.startswith("{") and CHAT in line]  # fmt: skip
+    assert (line["chat_input"], line["chat_output"]) == ("the question", DEFAULT_REPLY)
+    assert VALID_KEY not in (tmp_path / "server.log").read_text()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 
-from tests.conftest import ENTRY_POINT, served
+from tests.conftest import ENTRY_POINT, SSE, free_port, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, OpenAIEmulator
 from tests.test_engine_api import REFERENCE_KEYS, REFERENCE_METRICS
 
@@ -72,6 +76,75 @@ def test_curl_stream_shows_text_as_it_is_generated(served_gateway: int, openai_e
     assert "".join(text for _, text in arrivals) == DEFAULT_REPLY
     # 12 pieces, 50 ms apart upstream: they reach curl spread out, not in one burst
     assert arrivals[-1][0] - arrivals[0][0] > 0.3
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]  # fmt: skip
+
+
+def test_serve_takes_host_port_and_workers_from_the_environment(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
+    """LLMGATEWAY_HOST, LLMGATEWAY_PORT and LLMGATEWAY_WORKERS, with no option given: two
+    worker processes serve the port, each answering (the access log names the worker)."""
+    port = free_port()
+    env = {**os.environ, "LLMGATEWAY_HOST": "127.0.0.1", "LLMGATEWAY_PORT": str(port), "LLMGATEWAY_WORKERS": "2"}
+    with open(tmp_path / "server.log", "wb") as log:
+        process = subprocess.Popen([str(ENTRY_POINT), "serve"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            workers: list[int] = []
+            while len(workers) < 2 or not _answers(f"http://127.0.0.1:{port}/health"):
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                workers = [pid for pid in _children(process.pid) if "llmgateway" in _cmdline(pid) or "spawn" in _cmdline(pid)]
+                time.sleep(0.1)
+            assert len(workers) == 2
+            for i in range(40):  # a new connection each: the kernel hands them to either worker
+                r = httpx.post(f"http://127.0.0.1:{port}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": f"n{i}"})
+                assert r.status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
+    serving = {line["pid"] for line in lines if line["path"] == "/api/engine/chat/openai"}
+    assert serving <= set(workers) and len(serving) >= 1
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_shutdown_grace_cuts_what_is_still_running_and_records_it(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
+    """LLMGATEWAY_SHUTDOWN_GRACE_S: a stream still running when the grace ends is cut, and its
+    record says cancelled, with what was streamed (a request that finishes in time is the
+    SIGTERM test's)."""
+    openai_emulator.chunk_delay_s = 1.0  # 12 pieces: 12 s upstream, far past the grace
+    with served(tmp_path, LLMGATEWAY_SHUTDOWN_GRACE_S="1") as (port, process):
+        with httpx.Client(timeout=30) as client, client.stream(
+            "POST", f"http://127.0.0.1:{port}/api/engine/chat/openai", headers=SSE,
+            json={"model": "gpt-4o-mini", "chat_input": "long", "is_stream": True},
+        ) as r:  # fmt: skip
+            lines = r.iter_lines()
+            while '"chat_output_stream":"Hello!"' not in next(lines):
+                pass  # the first piece has arrived: the stream is running
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(httpx.RemoteProtocolError):
+                for _ in lines:
+                    pass
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    with sqlite3.connect(tmp_path / "llmgateway.db") as db:
+        rows = db.execute("SELECT status, chat_output FROM requests").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "cancelled" and rows[0][1].startswith("Hello!")
 
 
 def test_serve_help_names_its_options() -> None:

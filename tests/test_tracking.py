@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import csv
+import hashlib
 import io
 import os
 import subprocess

@@ -50,7 +50,10 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         try:
             yield
         finally:
-            # uvicorn has stopped accepting and let in-flight requests finish: drain the log.
+            # uvicorn has stopped accepting and let in-flight requests finish, or, past the grace,
+            # cancelled them without waiting: their calls end (and are recorded) first, then
+            # the log is drained.
+            await gateway.calls_ended(timeout_s=5.0)
             await tracker.close()
             await gateway.aclose()
             if tracer_provider is not None:

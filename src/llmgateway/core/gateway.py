@@ -6,6 +6,7 @@ It is the one object every API surface talks to, and the owner of the long-lived
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from typing import Any, Sequence
@@ -35,7 +36,6 @@ from llmgateway.settings import Settings
 from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
-
 _NOOP_TRACER = trace.NoOpTracer()
 
 
@@ -60,6 +60,9 @@ class Gateway:
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
         self.scrubber = SecretScrubber(server_credentials(settings, catalog))
         self._setups: dict[str, ProviderSetup] = {}
+        self._running = 0  # calls started and not yet finished (chat and embeddings)
+        self._none_running = asyncio.Event()
+        self._none_running.set()
         self._route_keys: dict[tuple[str, ...], SecretStr | None] = {}
 
     def provider(self, provider_id: str) -> ProviderSpec:
@@ -200,8 +203,7 @@ class Gateway:
         except GatewayError as exc:
             self.record_refusal(exc, origin, provider_id, model, None)
             raise
-        for observer in self._observers:
-            observer.started()
+        self._call_started()
         call = EmbeddingCall(
             request,
             self.adapters.get(spec.adapter),
@@ -219,6 +221,7 @@ class Gateway:
         self.recorder.record_embedding(outcome)
         for observer in self._observers:
             observer.embedded(outcome)
+        self._call_ended()
 
     def record_refusal(
         self, error: GatewayError, origin: Origin, provider_id: str, model: str, session_id: str | None
@@ -236,10 +239,30 @@ class Gateway:
         for observer in self._observers:
             observer.refused(self.catalog.provider(provider_id), model)
 
-    def start(self, request: ChatRequest) -> Call:
-        """A call, ready to stream: the request, then its fallbacks."""
+    def _call_started(self) -> None:
+        self._running += 1
+        self._none_running.clear()
         for observer in self._observers:
             observer.started()
+
+    def _call_ended(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._none_running.set()
+
+    async def calls_ended(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until every started call has finished and been recorded:
+        at shutdown, calls the server cancelled end in their own time. True when none runs."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._none_running.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def start(self, request: ChatRequest) -> Call:
+        """A call, ready to stream: the request, then its fallbacks."""
+        self._call_started()
         return Call(
             [request, *request.fallbacks],
             self.adapters.get,
@@ -258,6 +281,7 @@ class Gateway:
         self.recorder.record(result)
         for observer in self._observers:
             observer.finished(result)
+        self._call_ended()
         await self.recorder.save_turn(result)
 
     def warm_up(self) -> None:

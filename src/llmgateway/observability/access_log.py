@@ -8,6 +8,7 @@ never there (the call carries only a fingerprint of one, and this logs not even 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -32,6 +33,7 @@ class AccessLogMiddleware:
     def __init__(self, app: ASGIApp, include_contents: bool = False) -> None:
         self.app = app
         self.include_contents = include_contents
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +58,7 @@ class AccessLogMiddleware:
                 "status": status,
                 "duration_ms": round((time.monotonic() - started) * 1000, 2),
                 "client": scope["client"][0] if scope.get("client") else None,
+                "pid": self.pid,  # which worker served it, with --workers > 1
             }
             call = scope.get("state", {}).get("call")
             if call is not None and call.finished:

@@ -13,7 +13,15 @@ from typing import AsyncIterable, AsyncIterator, Iterable, Iterator, Protocol, T
 from pydantic import ValidationError
 
 from llmgateway.errors import BadRequestError, upstream_protocol_error
-from llmgateway.vocabulary.events import ChatEvent, EmbeddingResult, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    EmbeddingResult,
+    Finish,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 

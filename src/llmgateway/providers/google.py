@@ -39,6 +39,7 @@ from llmgateway.errors import (
     upstream_status_error,
     upstream_stream_error,
 )
+from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -50,7 +51,6 @@ from llmgateway.providers.messages import (
     tool_choice_mode,
 )
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,

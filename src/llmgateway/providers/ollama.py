@@ -25,9 +25,9 @@ from llmgateway.errors import (
     upstream_status_error,
     upstream_stream_error,
 )
+from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,

@@ -16,10 +16,10 @@ import openai
 import orjson
 
 from llmgateway.errors import upstream_stream_error
+from llmgateway.providers.base import checked, translating
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 from llmgateway.providers.stainless import sdk_errors
-from llmgateway.providers.base import checked, translating
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,

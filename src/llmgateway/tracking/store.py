@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, AsyncIterator
 
 import orjson
 from alembic import command
@@ -19,7 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llmgateway.errors import ConfigurationError
-from llmgateway.tracking.aggregates import PERCENTILES, bucket_index, percentiles, ranked_values_query, timeseries_query, totals_query
+from llmgateway.tracking.aggregates import (
+    PERCENTILES,
+    bucket_index,
+    percentiles,
+    ranked_values_query,
+    timeseries_query,
+    totals_query,
+)
 from llmgateway.tracking.schema import conversations, requests
 
 logger = logging.getLogger("llmgateway.tracking")
@@ -60,11 +70,19 @@ class RequestStore:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        database = url.database if self.dialect == "sqlite" else None
+        self.sqlite_path = database if database and database != ":memory:" else None
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision, in one transaction where the database allows."""
+        """Bring the schema to the newest revision, in one transaction where the database allows.
+
+        Several processes start at once (`--workers`, replicas): one migrates at a time, and
+        those after it find the schema at head. PostgreSQL serialises them with a transaction
+        advisory lock; SQLite, a file on one host, with a lock file beside the database."""
         try:
-            async with self.engine.begin() as conn:
+            async with _migration_file_lock(self.sqlite_path), self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
                 await conn.run_sync(lambda sync_conn: command.upgrade(_alembic_config(sync_conn), "head"))
         except (SQLAlchemyError, OSError) as exc:
             raise MigrationError(f"the request log database could not be migrated: {exc}") from exc
@@ -204,6 +222,23 @@ def _conditions(where: LogFilter) -> list[Any]:
     if where.until is not None:
         conditions.append(c.created_at < where.until)
     return conditions
+
+
+_MIGRATION_LOCK_ID = 7_312_436_271  # the advisory lock migrations hold on PostgreSQL ("llmgw")
+
+
+@asynccontextmanager
+async def _migration_file_lock(database_path: str | None) -> AsyncIterator[None]:
+    """An exclusive lock on `<database>.migrate-lock` while held (nothing without a file)."""
+    if database_path is None:
+        yield
+        return
+    fd = os.open(f"{database_path}.migrate-lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _json_dumps(value: Any) -> str:
