@@ -56,10 +56,11 @@ def test_async_chat_streamed_and_not(llm: LLM) -> None:
 
 
 def test_batch_chat_keeps_order_and_failures(llm: LLM, openai_emulator: OpenAIEmulator) -> None:
-    openai_emulator.chunk_delay_s = 0.01
+    openai_emulator.chunk_delay_s = 0.02  # each answer streams for about 0.25 s: they overlap
     inputs = [f"question {i}" for i in range(12)]
     results = llm.batch_chat(inputs, max_concurrency=4, progress=False, parameters={"temperature": 0.5})
     assert [r["chat_input"] for r in results] == inputs
+    assert openai_emulator.most_streaming == 4  # the bound, reached and never passed
     # the first prompt's upstream call fails; the others still run
     openai_emulator.faults.append(Fault("status", status=400, message="rejected"))
     mixed = llm.batch_chat(["a", "b", "c"], max_concurrency=1, progress=False)

@@ -257,6 +257,30 @@ def test_the_default_retries_apply_to_a_request_that_names_none(
     assert len(openai_emulator.requests) == 1 + default_retries
 
 
+@pytest.mark.parametrize(("status", "retried"), [(408, True), (409, True), (429, True), (500, True), (503, True),
+                                               (400, False), (401, False), (404, False), (422, False)])  # fmt: skip
+def test_which_vendor_statuses_are_retried(
+    gateway_factory: Callable[..., str], openai_emulator: OpenAIEmulator, status: int, retried: bool
+) -> None:
+    url = gateway_factory(retry_backoff_base_s=0.01)
+    openai_emulator.faults.append(Fault("status", status=status))
+    r = httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi", "retries": 1})
+    assert len(openai_emulator.requests) == (2 if retried else 1)
+    assert r.status_code == 200 if retried else r.status_code == status
+
+
+def test_the_first_token_timeout_setting_applies_to_every_request(
+    gateway_factory: Callable[..., str], openai_emulator: OpenAIEmulator, anthropic_emulator
+) -> None:
+    url = gateway_factory(first_token_timeout_s=0.5)
+    openai_emulator.faults.append(Fault("hang", seconds=5))
+    r = httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi", "fallbacks": ["anthropic/claude-haiku-4-5"]},
+                   timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.json()["provider"] == "anthropic"
+    assert r.json()["attempts"] == [{"provider": "openai", "model": "gpt-4o-mini", "status_code": 504,
+                                     "error": "the upstream sent no output within the first-token timeout"}]  # fmt: skip
+
+
 # -- access ------------------------------------------------------------------------------------
 
 

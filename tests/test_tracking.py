@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -167,6 +168,71 @@ def test_a_session_is_the_same_in_every_gateway_process(
         sent = [m["content"] for m in openai_emulator.requests[-1]["messages"]]
         assert sent == ["turn 1", DEFAULT_REPLY, "turn 2", DEFAULT_REPLY, "turn 3", DEFAULT_REPLY, "turn 4"]
         assert [len(body["messages"]) for body in openai_emulator.requests] == [1, 3, 5, 7]
+
+
+def test_requests_refused_before_any_vendor_call_are_recorded(
+    gateway_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    url = gateway_factory()
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert c.post("/api/engine/chat/nope", json={"model": "m", "chat_input": "x"}).status_code == 404
+        assert c.post("/api/engine/chat/anthropic", json={"model": "claude-haiku-4-5", "chat_input": "x"}).status_code == 401
+        rows = c.get("/api/tracking/logs").json()
+    assert sorted((row["provider"], row["model"], row["status"], row["error_type"], row["http_status"]) for row in rows) == [
+        ("anthropic", "claude-haiku-4-5", "error", "missing_api_key", 401),
+        ("nope", "m", "error", "unknown_provider", 404),
+    ]  # fmt: skip
+
+
+def test_sqlite_runs_in_wal_mode(gateway_factory: Callable[..., str], tmp_path: Path) -> None:
+    """WAL lets the API read while the writer writes (README: Tracking)."""
+    url = gateway_factory(database_url=f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+    assert httpx.post(f"{url}{CHAT}", json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+    with sqlite3.connect(tmp_path / "wal.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_the_writer_takes_its_bounds_from_the_settings(tmp_path: Path) -> None:
+    """Queue size and the in-memory buffer, as LLMGATEWAY_TRACKING_* set them: the spill file's
+    directory does not exist here, so the disk takes nothing and the buffer holds what it can."""
+    from llmgateway.tracking.tracker import Tracker
+
+    settings = make_settings(tmp_path, tracking_queue_size=5, tracking_buffer_records=7,
+                             tracking_spill_path=tmp_path / "missing" / "spill.jsonl")  # fmt: skip
+    tracker = Tracker(settings)
+    assert tracker.writer is not None
+    for i in range(50):  # before the writer runs: 5 queue, 7 wait in memory, 38 are dropped
+        tracker.writer.submit(_row(i))
+    stats = tracker.writer.stats()
+    assert (stats.queue_depth, stats.buffered, stats.dropped) == (5, 7, 38)
+    await tracker.start()
+    await tracker.flush()
+    await tracker.close()
+    assert await RequestStore(settings.database_url).count() == 12
+
+
+async def test_the_writer_inserts_in_batches_of_the_set_size(tmp_path: Path) -> None:
+    from llmgateway.tracking.tracker import Tracker
+
+    tracker = Tracker(make_settings(tmp_path, tracking_queue_size=5, tracking_batch_size=3, tracking_flush_interval_s=0.01))
+    assert tracker.store is not None and tracker.writer is not None
+    batches: list[int] = []
+    real_insert = tracker.store.insert_many
+
+    async def counted(rows: list[dict]) -> None:
+        batches.append(len(rows))
+        await real_insert(rows)
+
+    tracker.store.insert_many = counted  # type: ignore[method-assign]
+    for i in range(10):  # 5 queue, 5 spill (replayed in batches too)
+        tracker.writer.submit(_row(i))
+    await tracker.start()
+    await tracker.flush()
+    tracker.writer.submit(_row(10))  # a write after the spill triggers its replay
+    await tracker.flush()
+    await tracker.close()
+    assert sum(batches) == 11 and max(batches) == 3, batches
 
 
 def test_tracking_off_answers_but_keeps_no_log(gateway_factory: Callable[..., str], tmp_path: Path) -> None:

@@ -81,6 +81,8 @@ class EmulatorState:
         self.usage_extra: dict[str, int] = {}
         self.thinking: str | None = None  # reasoning text the model streams before its answer
         self.closed_early = 0  # streams the gateway closed before their end (see `watched`)
+        self.streaming = 0  # streams being answered now
+        self.most_streaming = 0  # the most at once since the reset
 
     async def watched(self, chunks: AsyncIterator[bytes], fault: Fault | None = None) -> AsyncIterator[bytes]:
         """A stream's chunks, counting in `closed_early` a stream the client closed before its end;
@@ -88,6 +90,8 @@ class EmulatorState:
         finished = False
         if fault is not None and fault.mangle is not None:
             _mangler.set((fault.mangle, [0]))
+        self.streaming += 1
+        self.most_streaming = max(self.most_streaming, self.streaming)
         try:
             async for chunk in chunks:
                 if chunk:  # an event the mangler dropped encodes as nothing
@@ -96,6 +100,7 @@ class EmulatorState:
         except _Truncated:
             finished = True
         finally:
+            self.streaming -= 1
             if not finished:
                 self.closed_early += 1
 

@@ -79,7 +79,11 @@ class GeminiEmulator(EmulatorState):
         if fault and fault.kind == "status":
             return Response(orjson.dumps(_error(fault.status, fault.message)), status_code=fault.status,
                             media_type="application/json", headers=fault.headers)  # fmt: skip
-        roles = {content.get("role") for content in body.get("contents") or ()}
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
+            return Response(orjson.dumps(_error(400, "Invalid JSON payload received. Unknown name \"contents\".")),
+                            status_code=400, media_type="application/json")  # fmt: skip
+        roles = {content.get("role") for content in contents}
         if not roles <= {"user", "model"}:  # the API's own words for another role
             return Response(orjson.dumps(_error(400, "Please use a valid role: user, model.")), status_code=400,
                             media_type="application/json")  # fmt: skip

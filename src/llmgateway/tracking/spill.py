@@ -111,8 +111,10 @@ def _nonempty(path: Path) -> bool:
 
 
 def _count_lines(path: Path) -> int:
+    """Records a file holds; an unreadable one holds none we can count (the start goes on, and
+    appending to it will say what is wrong)."""
     try:
         with open(path, "rb") as f:
             return sum(1 for line in f if line.strip())
-    except FileNotFoundError:
+    except OSError:
         return 0

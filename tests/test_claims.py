@@ -1,0 +1,147 @@
+"""What the README promises, mapped to the tests that prove it.
+
+Every setting of `Settings` (each `LLMGATEWAY_*` variable), every `x-llmgateway-*` header and
+every behaviour listed below names at least one test that fails when it breaks; this module
+checks that the map is complete and that each test it names exists. Adding a setting, a
+header or a claim without its test turns this red. (`bench/breakages.py` shows, for the
+claims most easily broken unseen, that their tests do go red.)
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from llmgateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SETTINGS_PROVEN_BY: dict[str, tuple[str, ...]] = {
+    "host": ("test_serve_cli.py::test_serve_takes_host_port_and_workers_from_the_environment",),
+    "port": ("test_serve_cli.py::test_serve_takes_host_port_and_workers_from_the_environment",),
+    "workers": ("test_serve_cli.py::test_serve_takes_host_port_and_workers_from_the_environment",
+                "test_tracking.py::test_a_session_is_the_same_in_every_gateway_process"),
+    "log_level": ("test_key_scrubbing.py::test_keys_quoted_by_vendors_go_nowhere",),
+    "access_log": ("test_observability.py::test_access_log_is_one_json_line_per_request_without_contents",),
+    "access_log_contents": ("test_observability.py::test_access_log_carries_contents_only_when_asked",),
+    "otel_enabled": ("test_observability.py::test_no_spans_unless_tracing_is_enabled",
+                     "test_observability.py::test_traces_have_a_span_per_request_and_per_attempt"),
+    "master_key": ("test_resilience.py::test_master_key",),
+    "allow_client_keys": ("test_resilience.py::test_client_keys_can_be_refused",),
+    "cors_origins": ("test_resilience.py::test_cors_is_off_by_default_and_configurable",),
+    "max_body_bytes": ("test_engine_api.py::test_body_over_the_limit_is_413",),
+    "max_messages": ("test_resilience.py::test_request_bounds_are_422_naming_the_limit",
+                     "test_bounds.py::test_session_history_counts_against_the_message_limit"),
+    "max_message_chars": ("test_resilience.py::test_request_bounds_are_422_naming_the_limit",),
+    "max_tools": ("test_resilience.py::test_request_bounds_are_422_naming_the_limit",),
+    "max_json_depth": ("test_resilience.py::test_request_bounds_are_422_naming_the_limit",),
+    "max_header_bytes": ("test_bounds.py::test_a_head_past_its_bound_gets_a_431",),
+    "body_timeout_s": ("test_bounds.py::test_a_body_that_trickles_in_is_cut_with_a_408",),
+    "connect_timeout_s": ("test_resilience.py::test_broken_upstreams",),
+    "first_token_timeout_s": ("test_resilience.py::test_the_first_token_timeout_setting_applies_to_every_request",),
+    "request_timeout_s": ("test_resilience.py::test_slow_drip_is_cut_at_the_total_timeout",
+                          "test_engine_api.py::test_upstream_that_stalls_is_cut_at_the_request_timeout"),
+    "default_retries": ("test_resilience.py::test_the_default_retries_apply_to_a_request_that_names_none",),
+    "max_attempts": ("test_bounds.py::test_upstream_attempts_are_bounded_whatever_retries_and_fallbacks_ask",),
+    "retry_backoff_base_s": ("test_resilience.py::test_retry_after_sets_the_backoff_up_to_the_cap",),
+    "retry_backoff_max_s": ("test_resilience.py::test_retry_after_sets_the_backoff_up_to_the_cap",
+                            "test_one_exit.py::test_backoff_never_sleeps_past_the_deadline"),
+    "cooldown_failures": ("test_resilience.py::test_route_skips_a_cooling_deployment",
+                          "test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns"),
+    "cooldown_s": ("test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns",),
+    "catalog": ("test_resilience.py::test_route_balances_by_weight_over_keys_and_deployments",),
+    "tracking_enabled": ("test_tracking.py::test_tracking_off_answers_but_keeps_no_log",),
+    "database_url": ("test_tracking.py::test_sessions_carry_context_across_turns_and_restarts",),
+    "tracking_queue_size": ("test_tracking.py::test_the_writer_takes_its_bounds_from_the_settings",),
+    "tracking_batch_size": ("test_tracking.py::test_the_writer_inserts_in_batches_of_the_set_size",),
+    "tracking_flush_interval_s": ("test_tracking.py::test_the_writer_inserts_in_batches_of_the_set_size",),
+    "tracking_spill_path": ("test_crash_durability.py::test_full_disk_holds_records_in_memory_then_stores_them",),
+    "tracking_dead_letter_path": ("test_hostile_records.py::test_hostile_requests_through_the_gateway_keep_the_log_running",),
+    "tracking_journal_dir": ("test_crash_durability.py::test_kill_9_under_load_loses_no_answered_request",),
+    "tracking_buffer_records": ("test_tracking.py::test_the_writer_takes_its_bounds_from_the_settings",
+                                "test_crash_durability.py::test_full_disk_holds_records_in_memory_then_stores_them"),
+    "session_cache_bytes": ("test_bounds.py::test_session_cache_is_bounded_in_bytes",),
+    "shutdown_grace_s": ("test_serve_cli.py::test_shutdown_grace_cuts_what_is_still_running_and_records_it",
+                         "test_shutdown_and_secrets.py::test_sigterm_under_load_loses_no_record"),
+}  # fmt: skip
+
+HEADERS_PROVEN_BY = ("test_openai_compat.py::test_sdk_non_streaming",)
+
+BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
+    "retries honour Retry-After, capped": ("test_resilience.py::test_retry_after_sets_the_backoff_up_to_the_cap",),
+    "retries on 408, 409, 429 and 5xx, never on other 4xx": ("test_resilience.py::test_which_vendor_statuses_are_retried",),
+    "fallbacks, and a route's own fallbacks": ("test_resilience.py::test_a_routes_own_fallbacks_serve_when_its_deployments_fail",
+                                               "test_one_exit.py::test_backoff_never_sleeps_past_the_deadline"),
+    "routes balance by weight, skip cooling deployments, from both APIs": (
+        "test_resilience.py::test_route_balances_by_weight_over_keys_and_deployments",
+        "test_resilience.py::test_route_skips_a_cooling_deployment",
+        "test_resilience.py::test_a_route_is_reachable_from_both_apis"),
+    "tool choice, JSON mode and image URLs in each vendor's words": (
+        "test_vendor_translation.py::test_tool_choice_in_each_vendors_words",
+        "test_vendor_translation.py::test_json_mode_in_each_vendors_words",
+        "test_vendor_translation.py::test_image_urls_reach_the_vendor"),
+    "Gemini's assistant role is model": ("test_vendor_translation.py::test_gemini_hears_the_assistant_as_model",),
+    "/metrics behind the master key": ("test_resilience.py::test_master_key",),
+    "OpenTelemetry spans and their attributes": ("test_observability.py::test_traces_have_a_span_per_request_and_per_attempt",),
+    "Prometheus series, and counts that agree with the log and /stats": (
+        "test_observability.py::test_metrics_series_move_after_requests",
+        "test_one_exit.py::test_prometheus_stats_and_the_log_count_the_same_requests"),
+    "requests refused before a vendor call are recorded": (
+        "test_tracking.py::test_requests_refused_before_any_vendor_call_are_recorded",),
+    "SQLite in WAL mode": ("test_tracking.py::test_sqlite_runs_in_wal_mode",),
+    "batch_chat's concurrency bound": ("test_client_and_cli.py::test_batch_chat_keeps_order_and_failures",),
+    "--workers and several instances share sessions": ("test_tracking.py::test_a_session_is_the_same_in_every_gateway_process",),
+    "stats and timeseries, exact": ("test_tracking.py::test_stats_and_timeseries_are_exact",),
+    "embeddings through the one pipeline": ("test_one_exit.py::test_embeddings_take_the_one_pipeline",),
+    "a client that leaves cancels the upstream call": (
+        "test_one_exit.py::test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call",
+        "test_one_exit.py::test_a_client_that_leaves_mid_stream_closes_the_upstream_stream"),
+    "SIGTERM finishes what is in flight and refuses what comes after": (
+        "test_shutdown_and_secrets.py::test_sigterm_under_load_loses_no_record",),
+    "kill -9 loses no answered request": ("test_crash_durability.py::test_kill_9_under_load_loses_no_answered_request",),
+    "a database outage loses nothing": ("test_tracking.py::test_database_outage_spills_then_replays",
+                                        "test_tracking.py::test_shutdown_with_the_database_down_spills_what_is_queued"),
+    "odd vendor streams get a typed error and one record": (
+        "test_one_exit.py::test_generated_upstream_streams_never_get_an_untyped_5xx",),
+}  # fmt: skip
+
+
+def _test_functions() -> set[str]:
+    found = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                found.add(f"{path.name}::{node.name}")
+    return found
+
+
+def test_every_setting_names_a_test() -> None:
+    assert sorted(set(Settings.model_fields) - set(SETTINGS_PROVEN_BY)) == []
+    assert sorted(set(SETTINGS_PROVEN_BY) - set(Settings.model_fields)) == []
+
+
+def test_every_variable_the_readme_names_is_a_setting() -> None:
+    named = set(re.findall(r"LLMGATEWAY_([A-Z_]+[A-Z])", (ROOT / "README.md").read_text()))
+    # the client's and the CLI's address of a gateway; where the browser tests save screenshots
+    named -= {"URL", "SCREENSHOTS"}
+    assert sorted(name.lower() for name in named if name.lower() not in Settings.model_fields) == []
+
+
+DOCUMENTED_HEADERS = ("latency-s", "time-to-first-token-s", "inter-token-latency-s", "tokens-per-second",
+                      "input-tokens", "output-tokens", "cost-usd", "tokens-estimated", "provider", "request-id")  # fmt: skip
+
+
+def test_every_documented_header_is_read_by_its_test() -> None:
+    readme = (ROOT / "README.md").read_text()
+    source = (ROOT / "tests" / "test_openai_compat.py").read_text()
+    for header in DOCUMENTED_HEADERS:
+        assert f"-{header}`" in readme, header
+        assert f'"x-llmgateway-{header}"' in source or f'"{header.replace("-", "_")}"' in source, header
+
+
+def test_every_named_test_exists() -> None:
+    existing = _test_functions()
+    named = {name for names in (*SETTINGS_PROVEN_BY.values(), HEADERS_PROVEN_BY, *BEHAVIOURS_PROVEN_BY.values())
+             for name in names}  # fmt: skip
+    assert sorted(named - existing) == []
