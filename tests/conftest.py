@@ -239,6 +239,15 @@ def running_gateway(settings: Settings) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared_gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One gateway for a whole module of tests that change nothing in it but its log (each
+    provider's configuration is read at its first use, from the emulator fixtures' variables,
+    which are the same in every test)."""
+    with running_gateway(make_settings(tmp_path_factory.mktemp("shared-gateway"))) as url:
+        yield url
+
+
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start gateways with setting overrides; each is stopped at the end of the test."""

@@ -62,3 +62,10 @@ def test_key_goes_as_bearer_and_is_never_echoed(client: httpx.Client, anthropic_
     r = client.post(CHAT, json={"model": "claude-haiku-4-5", "chat_input": "hi", "api_key": "sk-ant-WRONG-123456"})
     assert r.status_code == 401 and "WRONG" not in r.text
     assert anthropic_emulator.headers[-1]["authorization"] == "Bearer sk-ant-WRONG-123456"
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

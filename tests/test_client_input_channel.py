@@ -212,3 +212,10 @@ def test_v1_api_key_is_the_provider_key_never_a_parameter(
     refusing = gateway_factory(allow_client_keys=False)
     r = httpx.post(f"{refusing}/v1/chat/completions", json=body)
     assert r.status_code == 403 and r.json()["error"]["code"] == "client_keys_not_allowed"
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

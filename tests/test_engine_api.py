@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import orjson
@@ -269,8 +269,9 @@ def test_malformed_json_is_400(client: httpx.Client) -> None:
     assert r.json()["error"]["type"] == "invalid_json"
 
 
-def test_no_key_anywhere_is_401_naming_the_variable(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_key_anywhere_is_401_naming_the_variable(gateway_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
+    client = httpx.Client(base_url=gateway_factory(), timeout=30)  # a gateway started after the change
     r = client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"})
     assert r.status_code == 401
     assert "OPENAI_API_KEY" in r.json()["error"]["message"]
@@ -358,8 +359,9 @@ def test_upstream_that_stalls_is_cut_at_the_request_timeout(gateway_factory, ope
     assert r.json()["error"]["type"] == "upstream_timeout"
 
 
-def test_unreachable_upstream_is_502(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_upstream_is_502(gateway_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    client = httpx.Client(base_url=gateway_factory(), timeout=30)  # a gateway started after the change
     r = client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"})
     assert r.status_code == 502
     assert r.json()["error"]["type"] == "upstream_unavailable"
@@ -436,3 +438,10 @@ def test_export_turns_results_into_csv(client: httpx.Client) -> None:
     assert len(lines) == 3
     header = lines[0].split(",")
     assert "chat_output" in header and "metrics.latency_s" in header and "metrics.cost_usd" in header
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

@@ -71,3 +71,10 @@ def test_embeddings(gateway_url: str, gemini_emulator: GeminiEmulator) -> None:
     assert [d["embedding"][2] for d in body["data"]] == [0.0, 1.0]
     # Gemini reports no token counts for embeddings: estimated, and said so
     assert body["metrics"]["tokens_estimated"] is True and body["usage"]["prompt_tokens"] > 0
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import httpx
+import pytest
 
 from tests.emulators.ollama import PROMPT_EVAL_COUNT, OllamaEmulator
 
@@ -37,7 +40,15 @@ def test_embeddings(gateway_url: str, ollama_emulator: OllamaEmulator) -> None:
     assert r.json()["usage"]["prompt_tokens"] == 3 and r.json()["metrics"]["cost_usd"] == 0.0
 
 
-def test_unreachable_ollama_is_502(client: httpx.Client, monkeypatch) -> None:
+def test_unreachable_ollama_is_502(gateway_factory: Callable[..., str], monkeypatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    client = httpx.Client(base_url=gateway_factory(), timeout=30)  # a gateway started after the change
     r = client.post(CHAT, json={"model": "llama3.2", "chat_input": "hi"})
     assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_unavailable"
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

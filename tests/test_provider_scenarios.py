@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import orjson
@@ -68,6 +68,13 @@ def _anthropic_image(body: dict) -> Any:
 def _anthropic_tool_result(body: dict) -> Any:
     block = body["messages"][-1]["content"][0]
     return block["tool_use_id"], block["content"]
+
+
+@pytest.fixture
+def client(shared_gateway_url: str) -> Iterator[httpx.Client]:
+    """The module's tests share one gateway: they read only what they sent and their own answers."""
+    with httpx.Client(base_url=shared_gateway_url, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture

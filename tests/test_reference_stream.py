@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 import urllib3
 
 from tests.emulators.openai import DEFAULT_REPLY, Fault, OpenAIEmulator
@@ -76,3 +77,10 @@ def test_answers_name_the_requested_model_and_the_deployment(gateway_url: str, o
     assert "service_tier" in answer
     row = httpx.get(gateway_url + "/api/tracking/logs").json()[0]
     assert row["model"] == "gpt-4o-mini" and row["deployment"] == "gpt-4o-mini-2024-07-18"
+
+
+@pytest.fixture
+def gateway_url(shared_gateway_url: str) -> str:
+    """This module's tests share one gateway; a test that changes vendor variables starts its
+    own with `gateway_factory` (a gateway reads them once)."""
+    return shared_gateway_url

@@ -13,7 +13,7 @@ roles `user` and `model` only. Bedrock Converse: `toolConfig.toolChoice` {"auto"
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -23,6 +23,13 @@ from tests.test_provider_scenarios import TOOLS
 
 CHAT = "/api/engine/chat/{provider}"
 NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+@pytest.fixture
+def client(shared_gateway_url: str) -> Iterator[httpx.Client]:
+    """The module's tests share one gateway: they read only what they sent and their own answers."""
+    with httpx.Client(base_url=shared_gateway_url, timeout=30) as c:
+        yield c
 
 
 def _send(client: httpx.Client, request: pytest.FixtureRequest, provider: str, **body: Any) -> tuple[httpx.Response, dict]:
