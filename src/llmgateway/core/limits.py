@@ -52,8 +52,10 @@ def _content_chars(content: Any) -> int:
     if isinstance(content, str):
         return len(content)
     total = 0
-    for part in content:
-        for value in part.values():
+    for part in content:  # a part's text, image URL or data; its `type` is not content
+        for key, value in part.items():
+            if key == "type":
+                continue
             if isinstance(value, str):
                 total += len(value)
             elif isinstance(value, dict):
