@@ -22,13 +22,18 @@ import pytest
 from google.genai import types
 from ollama import ChatResponse
 
-from llmgateway.errors import UpstreamError
+from llmgateway.catalog import load_catalog
+from llmgateway.errors import BadRequestError, UpstreamError
 from llmgateway.providers.anthropic import StreamTranslator as AnthropicTranslator
-from llmgateway.providers.bedrock import translate_event
+from llmgateway.providers.anthropic import build_messages_body
+from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
+from llmgateway.providers.bedrock import build_converse_arguments, translate_event
 from llmgateway.providers.google import StreamTranslator as GeminiTranslator
-from llmgateway.providers.ollama import translate_part
-from llmgateway.providers.openai import translate_chunk
+from llmgateway.providers.google import build_config, build_contents
+from llmgateway.providers.ollama import build_messages, build_options, translate_part
+from llmgateway.providers.openai import build_chat_body, translate_chunk
 from llmgateway.vocabulary.events import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.requests import ChatRequest
 
 
 def test_openai_chunks() -> None:
@@ -92,7 +97,9 @@ def test_anthropic_stream() -> None:
 
 
 @pytest.mark.parametrize(("stop_reason", "finish"), [("end_turn", "stop"), ("max_tokens", "length"),
-                                                     ("stop_sequence", "stop"), ("tool_use", "tool_calls")])  # fmt: skip
+                                                     ("stop_sequence", "stop"), ("tool_use", "tool_calls"),
+                                                     ("pause_turn", "stop"), ("refusal", "content_filter"),
+                                                     ("model_context_window_exceeded", "length")])  # fmt: skip
 def test_anthropic_stop_reasons(stop_reason: str, finish: str) -> None:
     event = {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 1}}
     assert list(AnthropicTranslator().translate("message_delta", event)) == [Finish(finish)]
@@ -187,3 +194,214 @@ def test_ollama_parts() -> None:
     assert translate_part(after_calls, 1) == [Finish("tool_calls"), Usage(input_tokens=1, output_tokens=2)]
     no_counts = _ollama({"role": "assistant", "content": ""}, done=True, done_reason="load")
     assert translate_part(no_counts, 0) == [Finish("stop"), Usage(input_tokens=0, output_tokens=0)]
+
+
+# -- the request bodies ------------------------------------------------------------------------
+
+
+CATALOG = load_catalog()
+TOOL = {"type": "function", "function": {"name": "get_weather", "description": "The weather",
+                                         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+PNG = "iVBORw0KGgo="
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                 {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "22C"},
+]  # fmt: skip
+
+
+def _request(provider: str, model: str, messages: list | None = None, **fields: Any) -> ChatRequest:
+    return ChatRequest(provider=CATALOG.provider(provider), model=model, messages=messages or CONVERSATION, **fields)
+
+
+def test_openai_body() -> None:
+    body = build_chat_body(_request("openai", "gpt-4o-mini", parameters={"max_tokens": 50, "temperature": 0.2},
+                                    tools=[TOOL], tool_choice="required", response_format={"type": "json_object"}))  # fmt: skip
+    assert body == {"model": "gpt-4o-mini", "messages": CONVERSATION, "stream": True, "stream_options": {"include_usage": True},
+                    "max_completion_tokens": 50, "temperature": 0.2, "tools": [TOOL], "tool_choice": "required",
+                    "response_format": {"type": "json_object"}}  # fmt: skip
+    plain = build_chat_body(_request("openai", "gpt-4o-mini", [{"role": "user", "content": "hi"}]))
+    assert plain == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                     "stream_options": {"include_usage": True}}  # fmt: skip
+
+
+def test_anthropic_body() -> None:
+    body = build_messages_body(_request("anthropic", "claude-sonnet-4-5", parameters={"max_tokens": 300, "stop": "END",
+                                                                                        "top_k": 5}, tools=[TOOL]))
+    assert body == {
+        "model": "claude-sonnet-4-5", "max_tokens": 300, "stream": True, "system": "Be brief.",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "22C"}]},
+        ],
+        "stop_sequences": ["END"], "top_k": 5,
+        "tools": [{"name": "get_weather", "description": "The weather", "input_schema": TOOL["function"]["parameters"]}],
+    }  # fmt: skip
+    default = build_messages_body(_request("anthropic", "claude-sonnet-4-5", [{"role": "user", "content": "hi"}]))
+    assert default["max_tokens"] == CATALOG.provider("anthropic").parameters["max_tokens"].default and "system" not in default
+    with pytest.raises(BadRequestError):
+        build_messages_body(_request("anthropic", "claude-sonnet-4-5", response_format={"type": "json_object"}))
+
+
+def test_bedrock_converse_arguments() -> None:
+    arguments = build_converse_arguments(_request("bedrock", "m", parameters={"max_tokens": 100, "temperature": 0.5,
+                                                                             "stop": "END", "top_k": 3}, tools=[TOOL]))
+    assert arguments == {
+        "modelId": "m",
+        "system": [{"text": "Be brief."}],
+        "messages": [
+            {"role": "user", "content": [{"text": "What is this?"}, {"image": {"format": "png", "source": {"bytes": b"\x89PNG\r\n\x1a\n"}}}]},
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "call_1", "name": "get_weather", "input": {"city": "Paris"}}}]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"text": "22C"}]}}]},
+        ],
+        "inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "stopSequences": ["END"]},
+        "additionalModelRequestFields": {"top_k": 3},
+        "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "description": "The weather",
+                                               "inputSchema": {"json": TOOL["function"]["parameters"]}}}]},
+    }  # fmt: skip
+    auto = build_converse_arguments(_request("bedrock", "m", [{"role": "user", "content": "hi"}], tools=[TOOL], tool_choice="auto"))
+    assert auto["toolConfig"]["toolChoice"] == {"auto": {}} and "system" not in auto and "inferenceConfig" not in auto
+    with pytest.raises(BadRequestError):
+        build_converse_arguments(_request("bedrock", "m", [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]))
+
+
+def test_gemini_config_and_contents() -> None:
+    config = build_config(_request("google", "gemini-2.5-flash", parameters={"temperature": 0.1, "max_tokens": 20,
+                                                                            "stop": "END", "safetySettings": []},
+                                   tools=[TOOL], tool_choice="none",
+                                   response_format={"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}),
+                          "Be brief.")  # fmt: skip
+    extra = config.pop("http_options")
+    assert extra.extra_body == {"safetySettings": []}  # what the config has no field for: the REST body
+    calling = config.pop("tool_config").function_calling_config
+    assert (calling.mode.value, calling.allowed_function_names) == ("NONE", None)
+    assert config == {"temperature": 0.1, "max_output_tokens": 20, "stop_sequences": ["END"], "system_instruction": "Be brief.",
+                      "tools": config["tools"], "response_mime_type": "application/json",
+                      "response_json_schema": {"type": "object"}}  # fmt: skip
+    contents = [c.model_dump(exclude_none=True) for c in build_contents(CONVERSATION[1:])]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[0]["parts"][1] == {"inline_data": {"mime_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}}
+    assert contents[1]["parts"] == [{"function_call": {"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}}}]
+    assert contents[2]["parts"] == [{"function_response": {"id": "call_1", "name": "get_weather", "response": {"result": "22C"}}}]
+
+
+def test_ollama_options_and_messages() -> None:
+    options, arguments = build_options(_request("ollama", "llama3.2", parameters={"max_tokens": 9, "stop": "END", "top_k": 4},
+                                                response_format={"type": "json_object"}))  # fmt: skip
+    assert options == {"num_predict": 9, "stop": ["END"], "top_k": 4} and arguments == {"format": "json"}
+    schema = {"type": "object"}
+    assert build_options(_request("ollama", "llama3.2", response_format={"type": "json_schema", "json_schema": {"schema": schema}}))[1] == {
+        "format": schema}
+    assert build_messages([{"role": "developer", "content": "Be brief."}, *CONVERSATION[1:]]) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is this?", "images": [PNG]},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "22C", "tool_name": "get_weather"},
+    ]  # fmt: skip
+
+
+def test_anthropic_events_where_fields_are_missing() -> None:
+    t = AnthropicTranslator()
+    # no "type" in the data: the SSE event name says what it is
+    assert list(t.translate("message_start", {"message": {"id": "m", "model": "c", "usage": {"input_tokens": 7}}})) == [
+        ResponseInfo("c", "m")]
+    assert list(t.translate("content_block_start", {"content_block": {"type": "text", "text": "Hi"}})) == [TextDelta("Hi")]
+    assert list(t.translate("content_block_delta", {"delta": {"type": "text_delta", "text": ""}})) == []
+    assert list(t.translate("content_block_delta", {"delta": {"type": "signature_delta", "text": "x"}})) == []
+    assert list(t.translate("content_block_start", {"content_block": {"type": "tool_use", "id": "t", "name": "f"}})) == [
+        ToolCallDelta(0, "t", "f", "")]  # at index 0 when the index is left out
+    assert list(t.translate("content_block_delta", {"delta": {"type": "input_json_delta"}})) == [ToolCallDelta(0, None, None, "")]
+    assert list(t.translate("message_delta", {"delta": {"stop_reason": "a_new_reason"}, "usage": {"output_tokens": 3}})) == [
+        Finish("stop")]  # a reason this gateway has no word for
+    assert list(t.translate("message_delta", {"delta": {}})) == []
+    assert list(t.translate("message_stop", {})) == [Usage(input_tokens=7, output_tokens=3)]  # counts kept from before
+    with pytest.raises(UpstreamError) as caught:
+        list(t.translate("error", {"error": {"message": "m"}}))
+    assert caught.value.message == "upstream stream error (api_error): m" and caught.value.retryable is True
+
+
+def test_anthropic_tool_choice_and_images_by_url() -> None:
+    def body(**fields: Any) -> dict:
+        return build_messages_body(_request("anthropic", "claude-sonnet-4-5", [{"role": "user", "content": "hi"}], **fields))
+
+    assert "tool_choice" not in body(tools=[TOOL])
+    assert [body(tools=[TOOL], tool_choice=c)["tool_choice"] for c in ("auto", "required", "none")] == [
+        {"type": "auto"}, {"type": "any"}, {"type": "none"}]
+    assert body(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "f"}})["tool_choice"] == {
+        "type": "tool", "name": "f"}
+    no_schema = {"type": "function", "function": {"name": "g"}}
+    assert body(tools=[no_schema])["tools"] == [{"name": "g", "description": "", "input_schema": {"type": "object", "properties": {}}}]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]}]
+    assert build_messages_body(_request("anthropic", "claude-sonnet-4-5", image))["messages"] == [
+        {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/cat.png"}}]}]
+    assert body(parameters={"stop": ["a", "b"]})["stop_sequences"] == ["a", "b"]
+
+
+def test_gemini_config_for_each_tool_choice_and_format() -> None:
+    def config(**fields: Any) -> dict:
+        return build_config(_request("google", "gemini-2.5-flash", [{"role": "user", "content": "hi"}], **fields), None)
+
+    def calling(choice: Any) -> tuple:
+        c = config(tools=[TOOL], tool_choice=choice)["tool_config"].function_calling_config
+        return c.mode.value, c.allowed_function_names
+
+    assert [calling(c) for c in ("auto", "required", "none")] == [("AUTO", None), ("ANY", None), ("NONE", None)]
+    assert calling({"type": "function", "function": {"name": "get_weather"}}) == ("ANY", ["get_weather"])
+    assert "tool_config" not in config(tools=[TOOL])
+    assert config(tools=[TOOL])["tools"] == [{"function_declarations": [
+        {"name": "get_weather", "description": "The weather", "parameters_json_schema": TOOL["function"]["parameters"]}]}]
+    assert config(tools=[{"type": "function", "function": {"name": "g"}}])["tools"][0]["function_declarations"] == [
+        {"name": "g", "description": "", "parameters_json_schema": {"type": "object"}}]
+    json_mode = config(response_format={"type": "json_object"})
+    assert json_mode == {"response_mime_type": "application/json"}
+    assert config(parameters={"stop": ["a"], "top_k": 3, "seed": 1}) == {"stop_sequences": ["a"], "top_k": 3, "seed": 1}
+    assert config() == {}
+
+
+def test_the_translation_guard() -> None:
+    assert checked([TextDelta("a"), ToolCallDelta(0, None, None, ""), Usage(1, 2), Finish("stop"), ResponseInfo()]) == [
+        TextDelta("a"), ToolCallDelta(0, None, None, ""), Usage(1, 2), Finish("stop"), ResponseInfo()]
+    for odd in (TextDelta(["a"]), ToolCallDelta("0"), ToolCallDelta(True), Usage(1, None), Usage(True, 1),  # type: ignore[arg-type]
+                Finish(None), ResponseInfo(model=3)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            checked([odd])
+    with pytest.raises(UpstreamError) as caught:
+        with translating():
+            {}["missing"]
+    assert (caught.value.status_code, caught.value.error_type) == (502, "upstream_protocol_error")
+    assert caught.value.message == "the upstream's answer could not be read (KeyError)"
+    with pytest.raises(ZeroDivisionError):  # not a shape error: not the vendor's
+        with translating():
+            1 / 0
+
+
+async def test_what_the_sdk_cannot_parse_is_the_vendors() -> None:
+    async def items() -> Any:
+        yield 1
+        raise AttributeError("'NoneType' object has no attribute 'get'")
+
+    seen = []
+    with pytest.raises(UpstreamError) as caught:
+        async for item in parsed_by_the_sdk(items()):
+            seen.append(item)
+    assert seen == [1] and caught.value.error_type == "upstream_protocol_error"
+
+    class Iterable:  # botocore's event streams are iterables, not iterators
+        def __aiter__(self) -> Any:
+            return items()
+
+    with pytest.raises(UpstreamError):
+        [item async for item in parsed_by_the_sdk(Iterable())]
+
+    async def failing_transport() -> Any:
+        yield 1
+        raise ConnectionError("reset")
+
+    with pytest.raises(ConnectionError):  # the SDK's own errors pass through
+        [item async for item in parsed_by_the_sdk(failing_transport())]
