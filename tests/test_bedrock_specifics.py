@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import httpx
 import pytest
 
@@ -32,3 +34,13 @@ def test_no_credentials_is_a_clear_error(client: httpx.Client, bedrock_emulator,
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     r = client.post(CHAT, json={"model": MODEL, "chat_input": "hi"})
     assert r.status_code == 401 and "AWS_ACCESS_KEY_ID" in r.json()["error"]["message"]
+
+
+def test_a_signature_made_with_another_secret_is_refused(
+    gateway_factory: Callable[..., str], bedrock_emulator: BedrockEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator recomputes Signature Version 4 with the account's secret, as AWS does."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-accounts-secret-0123456789")
+    r = httpx.post(gateway_factory() + CHAT, json={"model": MODEL, "chat_input": "hi"})
+    assert r.status_code == 403 and r.json()["error"]["type"] == "upstream_permission_error"
+    assert "signature" in r.json()["error"]["message"]

@@ -12,11 +12,16 @@ contentBlockStop, messageStop, metadata (usage). An error in the stream is a mes
 from __future__ import annotations
 
 import asyncio
+import hmac
+import re
 import struct
 import zlib
 from typing import Any, AsyncIterator
 
 import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -58,16 +63,41 @@ def exception(kind: str, message: str) -> bytes:
     return encode_message(headers, orjson.dumps({"message": message}))
 
 
+ACCESS_KEY_ID = "AKIAEMULATOR00000000"
+SECRET_ACCESS_KEY = "emulator-secret-access-key-0123456789"
+_AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/bedrock/aws4_request, "
+                            r"SignedHeaders=(?P<headers>[^,]+), Signature=(?P<signature>[0-9a-f]{64})")  # fmt: skip
+
+
+def _signed_by_the_emulators_key(request: Request, body: bytes) -> bool:
+    """Signature Version 4, recomputed here over what arrived (method, raw path, query, the
+    signed headers, the body's hash) with the secret only the emulator and the test's
+    environment know, as AWS verifies it."""
+    match = _AUTHORIZATION.fullmatch(request.headers.get("authorization", ""))
+    if match is None or match["key"] != ACCESS_KEY_ID:
+        return False
+    headers = {name: request.headers[name] for name in match["headers"].split(";") if name in request.headers}
+    url = f"http://{request.headers['host']}{request.scope['raw_path'].decode()}"
+    if request.scope.get("query_string"):
+        url += "?" + request.scope["query_string"].decode()
+    signed = AWSRequest(method=request.method, url=url, data=body, headers=headers)
+    signed.context["timestamp"] = request.headers.get("x-amz-date", "")
+    signer = SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY), "bedrock", match["region"])
+    expected = signer.signature(signer.string_to_sign(signed, signer.canonical_request(signed)), signed)
+    return hmac.compare_digest(expected, match["signature"])
+
+
 class BedrockEmulator(EmulatorState):
     def __init__(self) -> None:
         super().__init__()
         self.app = Starlette(routes=[Route("/model/{model_id:path}/converse-stream", self.converse_stream, methods=["POST"])])
 
     async def converse_stream(self, request: Request) -> Response:
-        body = orjson.loads(await request.body())
+        raw = await request.body()
+        body = orjson.loads(raw)
         self.remember(request, body)
-        if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential=AKIAEMULATOR"):
-            return self._error(403, "The security token included in the request is invalid.")
+        if not _signed_by_the_emulators_key(request, raw):
+            return self._error(403, "The request signature we calculated does not match the signature you provided.")
         fault = self.next_fault()
         if fault and fault.kind == "status":
             return self._error(fault.status, fault.message, fault.headers)
