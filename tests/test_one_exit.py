@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SSE
@@ -154,30 +154,32 @@ def _mangler(program: list[tuple[int, str, Any, int]]) -> Callable[[int, Any], A
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("provider", sorted(MODELS))
 def test_generated_upstream_streams_never_get_an_untyped_5xx(
-    gateway_factory: Callable[..., str], request: pytest.FixtureRequest, every_provider: None
+    provider: str, gateway_factory: Callable[..., str], request: pytest.FixtureRequest
 ) -> None:
-    """Every adapter, fed through its vendor's real framing a stream with odd types, missing
+    """Each adapter, fed through its vendor's real framing a stream with odd types, missing
     fields, dropped events or a truncation: a typed answer, one record, nothing in flight."""
     url = gateway_factory(tracking_flush_interval_s=0.01)
-    request.getfixturevalue("openai_emulator")
-    sent: list[tuple[str, int]] = []
+    emulator = request.getfixturevalue(EMULATOR_OF[provider])
+    sent: list[int] = []
 
-    @settings(max_examples=140, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(provider=st.sampled_from(sorted(MODELS)), program=MANGLES, stream=st.booleans())
-    def one(provider: str, program: list[tuple[int, str, Any, int]], stream: bool) -> None:
-        emulator = request.getfixturevalue(EMULATOR_OF[provider])
+    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(program=MANGLES, stream=st.booleans())
+    @example(program=[(99, "drop", None, 0)], stream=False)  # nothing mangled: a plain answer
+    @example(program=[(1, "truncate", None, 0)], stream=True)  # cut short: a typed 502
+    def one(program: list[tuple[int, str, Any, int]], stream: bool) -> None:
         emulator.faults.clear()
         emulator.faults.append(Fault("mangle", mangle=_mangler(program)))
         body = {"model": MODELS[provider], "chat_input": "hi", "is_stream": stream}
         r = httpx.post(f"{url}/api/engine/chat/{provider}", json=body, timeout=60, headers=SSE)
-        sent.append((provider, r.status_code))
+        sent.append(r.status_code)
         if r.status_code >= 500:
-            assert r.json()["error"]["type"] in TYPED_5XX, (provider, program, r.text)
+            assert r.json()["error"]["type"] in TYPED_5XX, (program, r.text)
         elif stream and r.status_code == 200:
-            assert r.text.endswith("data: [DONE]\n\n") or "event: error" in r.text, (provider, program, r.text[-500:])
+            assert r.text.endswith("data: [DONE]\n\n") or "event: error" in r.text, (program, r.text[-500:])
         else:
-            assert r.status_code == 200, (provider, program, r.text)
+            assert r.status_code == 200, (program, r.text)
 
     one()
     deadline = time.monotonic() + 20
@@ -186,8 +188,7 @@ def test_generated_upstream_streams_never_get_an_untyped_5xx(
         time.sleep(0.1)
     assert stored == len(sent)  # every request recorded, once
     assert in_flight(url) == 0.0
-    assert {provider for provider, _ in sent} == set(MODELS)
-    assert any(status == 200 for _, status in sent) and any(status == 502 for _, status in sent)
+    assert 200 in sent and 502 in sent
 
 
 def _prometheus_requests(url: str) -> float:
