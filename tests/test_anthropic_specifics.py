@@ -69,3 +69,11 @@ def gateway_url(shared_gateway_url: str) -> str:
     """This module's tests share one gateway; a test that changes vendor variables starts its
     own with `gateway_factory` (a gateway reads them once)."""
     return shared_gateway_url
+
+
+def test_thinking_tokens_are_reasoning_tokens(client: httpx.Client, anthropic_emulator) -> None:
+    """anthropic 2.14's usage breaks thinking out of the output (`output_tokens_details`): the
+    metrics count it as reasoning, and the speed counts only what the client sees."""
+    anthropic_emulator.thinking = "Let me think about who I am."  # 7 tokens in the emulator's count
+    m = client.post(CHAT, json={"model": "claude-sonnet-4-5", "chat_input": "Who are you?"}).json()["metrics"]
+    assert (m["output_tokens"], m["reasoning_tokens"]) == (12 + 7, 7)

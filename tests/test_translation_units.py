@@ -90,10 +90,11 @@ def test_anthropic_stream() -> None:
     assert list(t.translate("content_block_delta", stray)) == []  # no tool block at that index
     assert list(t.translate("ping", {"type": "ping"})) == []
     end = {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-           "usage": {"input_tokens": 10, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 20, "output_tokens": 42}}
+           "usage": {"input_tokens": 10, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 20, "output_tokens": 42,
+                     "output_tokens_details": {"thinking_tokens": 30}}}
     assert list(t.translate("message_delta", end)) == [Finish("tool_calls")]
     assert list(t.translate("message_stop", {"type": "message_stop"})) == [
-        Usage(input_tokens=35, output_tokens=42, cached_tokens=20, cache_write_tokens=5)]
+        Usage(input_tokens=35, output_tokens=42, cached_tokens=20, reasoning_tokens=30, cache_write_tokens=5)]
 
 
 @pytest.mark.parametrize(("stop_reason", "finish"), [("end_turn", "stop"), ("max_tokens", "length"),

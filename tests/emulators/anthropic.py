@@ -67,9 +67,19 @@ class AnthropicEmulator(EmulatorState):
             return Response(orjson.dumps(self._message(body)), media_type="application/json")
         return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="text/event-stream; charset=utf-8")
 
-    def _usage(self, output_tokens: int) -> dict[str, Any]:
-        return {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),
-                "cache_read_input_tokens": self.usage_extra.get("cached_tokens", 0), "output_tokens": output_tokens}  # fmt: skip
+    def _usage(self, output_tokens: int, thinking_tokens: int = 0) -> dict[str, Any]:
+        """Usage as the API reports it: output includes thinking, broken out since 2.14's
+        `output_tokens_details` (here, a token per word of the thinking text)."""
+        usage = {"input_tokens": 25, "cache_creation_input_tokens": self.usage_extra.get("cache_write_tokens", 0),
+                 "cache_read_input_tokens": self.usage_extra.get("cached_tokens", 0),
+                 "output_tokens": output_tokens + thinking_tokens}  # fmt: skip
+        if thinking_tokens:
+            usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+        return usage
+
+    @property
+    def _thinking_tokens(self) -> int:
+        return len(self.thinking.split()) if self.thinking else 0
 
     def _message(self, body: dict[str, Any]) -> dict[str, Any]:
         """The whole Message, as the API answers a request without `stream`."""
@@ -85,7 +95,7 @@ class AnthropicEmulator(EmulatorState):
             content = [{"type": "text", "text": "".join(pieces)}]
             output_tokens = len(pieces)
         return {"id": "msg_emulated", "type": "message", "role": "assistant", "content": content, "model": body["model"],
-                "stop_reason": stop_reason, "stop_sequence": None, "usage": self._usage(output_tokens)}  # fmt: skip
+                "stop_reason": stop_reason, "stop_sequence": None, "usage": self._usage(output_tokens, self._thinking_tokens)}  # fmt: skip
 
     async def _stream(self, body: dict[str, Any], fault: Fault | None) -> AsyncIterator[bytes]:
         usage = self._usage(1)
@@ -133,5 +143,5 @@ class AnthropicEmulator(EmulatorState):
             output_tokens = len(pieces)
         # message_delta's usage is cumulative and, as the API sends it now, repeats the input counts
         yield _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                       "usage": self._usage(output_tokens)})  # fmt: skip
+                                       "usage": self._usage(output_tokens, self._thinking_tokens)})  # fmt: skip
         yield _event("message_stop", {"type": "message_stop"})

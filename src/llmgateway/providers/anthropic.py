@@ -11,9 +11,9 @@ accepts them); a model served only under the newer version lists those three as
 `unsupported_parameters`, so asking for them is a clear 422 before any call.
 
 Usage: input = input_tokens + cache_creation_input_tokens + cache_read_input_tokens;
-cached = cache_read_input_tokens; cache writes are priced at the cache-write price. Anthropic
-bills thinking as output and does not report it apart, so reasoning_tokens stays 0, and
-thinking text is kept out of the answer.
+cached = cache_read_input_tokens; cache writes are priced at the cache-write price. Thinking is
+billed as output; reasoning_tokens = output_tokens_details.thinking_tokens where the API
+reports it (0 where it does not), and thinking text is kept out of the answer.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class StreamTranslator:
 
     def __init__(self) -> None:
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
-        self._input = self._cache_read = self._cache_write = self._output = 0
+        self._input = self._cache_read = self._cache_write = self._output = self._thinking = 0
 
     def translate(self, event: str, data: dict[str, Any]) -> Iterator[ChatEvent]:
         kind = data.get("type", event)
@@ -202,6 +202,7 @@ class StreamTranslator:
                 input_tokens=self._input + self._cache_read + self._cache_write,
                 output_tokens=self._output,
                 cached_tokens=self._cache_read,
+                reasoning_tokens=self._thinking,
                 cache_write_tokens=self._cache_write,
             )
         elif kind == "error":
@@ -217,3 +218,4 @@ class StreamTranslator:
         self._cache_read = usage.get("cache_read_input_tokens") or self._cache_read
         self._cache_write = usage.get("cache_creation_input_tokens") or self._cache_write
         self._output = usage.get("output_tokens") or self._output
+        self._thinking = (usage.get("output_tokens_details") or {}).get("thinking_tokens") or self._thinking
