@@ -63,8 +63,8 @@ BREAKAGES = [
 ]
 
 
-def run(breakage: Breakage) -> bool:
-    """True when the breakage turned a test red."""
+def run(breakage: Breakage) -> str | None:
+    """The first test the breakage turned red, or None when none went red."""
     path = SRC / breakage.path
     original = path.read_text()
     if original.count(breakage.old) != 1:
@@ -75,16 +75,19 @@ def run(breakage: Breakage) -> bool:
                                 capture_output=True, text=True)  # fmt: skip
     finally:
         path.write_text(original)
-    return result.returncode != 0
+    if result.returncode == 0:
+        return None
+    failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return failed[0] if failed else f"pytest exit {result.returncode}"
 
 
 def main(names: list[str]) -> int:
     chosen = [b for b in BREAKAGES if not names or b.name in names]
     survivors = []
     for breakage in chosen:
-        caught = run(breakage)
-        print(f"{breakage.name:28} {'caught' if caught else 'SURVIVED'}", flush=True)
-        if not caught:
+        caught_by = run(breakage)
+        print(f"{breakage.name:28} {'caught by ' + caught_by if caught_by else 'SURVIVED'}", flush=True)
+        if caught_by is None:
             survivors.append(breakage.name)
     print(f"{len(chosen) - len(survivors)} of {len(chosen)} breakages caught")
     return 1 if survivors else 0
