@@ -421,7 +421,8 @@ def test_parameters_per_provider_and_model(client: httpx.Client) -> None:
     assert client.get("/api/engine/parameters").status_code == 422
 
 
-def test_health_and_docs(client: httpx.Client) -> None:
+def test_health_and_docs(gateway_factory: Callable[..., str]) -> None:
+    client = httpx.Client(base_url=gateway_factory(), timeout=30)  # a fresh gateway: nothing queued yet
     health = client.get("/health").json()
     assert health["status"] == "healthy" and "openai" in health["providers"]
     assert health["tracking"]["queue_depth"] == 0 and health["tracking"]["spilled"] == 0
