@@ -99,8 +99,12 @@ class Journal:
         if self._current is not None:
             self._closed.append(self._current)
         path = self.directory / f"{time.time_ns()}-{os.getpid()}.jsonl"  # named in time order
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # Locked under another name, then renamed: a recovering journal (of another process, or
+        # of another gateway in this one) must never see, and lock, a segment before its owner.
+        creating = path.with_suffix(".new")
+        fd = os.open(creating, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(creating, path)
         self._current = _Segment(path, fd, self._seq)
         self._in_current = 0
 
