@@ -77,6 +77,16 @@ def every_provider(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue(fixture)
 
 
+def assert_each_recorded_once(url: str, requests: int) -> None:
+    """Every request sent is in the log exactly once (waiting for the writer), none in flight."""
+    deadline = time.monotonic() + 20
+    while (stored := len(httpx.get(f"{url}/api/tracking/logs", params={"limit": 1000}).json())) < requests:
+        assert time.monotonic() < deadline, (stored, requests)
+        time.sleep(0.1)
+    assert stored == requests
+    assert in_flight(url) == 0.0
+
+
 def in_flight(url: str) -> float:
     match = re.search(r"^llmgateway_requests_in_flight ([0-9.]+)$", httpx.get(f"{url}/metrics").text, re.MULTILINE)
     assert match is not None
@@ -108,12 +118,7 @@ def test_generated_bodies_never_get_an_untyped_5xx(gateway_factory: Callable[...
 
     one()
     assert len(sent) > 50
-    deadline = time.monotonic() + 20
-    while (stored := len(httpx.get(f"{url}/api/tracking/logs", params={"limit": 1000}).json())) < len(sent):
-        assert time.monotonic() < deadline, (stored, len(sent))
-        time.sleep(0.1)
-    assert stored == len(sent)  # every request recorded, once
-    assert in_flight(url) == 0.0
+    assert_each_recorded_once(url, len(sent))
     assert any(status == 200 for _, status in sent) and any(status == 422 for _, status in sent)
 
 
@@ -182,12 +187,7 @@ def test_generated_upstream_streams_never_get_an_untyped_5xx(
             assert r.status_code == 200, (program, r.text)
 
     one()
-    deadline = time.monotonic() + 20
-    while (stored := len(httpx.get(f"{url}/api/tracking/logs", params={"limit": 1000}).json())) < len(sent):
-        assert time.monotonic() < deadline, (stored, len(sent))
-        time.sleep(0.1)
-    assert stored == len(sent)  # every request recorded, once
-    assert in_flight(url) == 0.0
+    assert_each_recorded_once(url, len(sent))
     assert 200 in sent and 502 in sent
 
 
