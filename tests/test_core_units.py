@@ -169,6 +169,41 @@ def test_a_providers_key_endpoint_and_options(tmp_path: Path, monkeypatch: pytes
     assert ready.vendor_options("any-deployment")["api_version"] == "2025-04-01-preview"
 
 
+AWS_CHAIN = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+             "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")  # fmt: skip
+
+
+def test_bedrock_is_ready_only_when_its_credential_chain_has_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in AWS_CHAIN:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws
+    bedrock = CATALOG.provider("bedrock")
+    settings = make_settings(tmp_path)
+    missing = ProviderSetup.resolve(bedrock, settings).missing()
+    assert len(missing) == 1 and "AWS_ACCESS_KEY_ID" in missing[0] and "~/.aws/credentials" in missing[0]
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text("[default]\naws_access_key_id = AKIDEXAMPLE\n")
+    assert ProviderSetup.resolve(bedrock, settings).missing() == []
+    (tmp_path / ".aws" / "credentials").unlink()
+    monkeypatch.setenv("AWS_PROFILE", "team")
+    assert ProviderSetup.resolve(bedrock, settings).missing() == []
+
+
+def test_vertex_is_ready_only_with_application_default_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p-1")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    vertex = CATALOG.provider("vertexai")
+    settings = make_settings(tmp_path)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in ProviderSetup.resolve(vertex, settings).missing()[0]
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "sa.json"))
+    assert ProviderSetup.resolve(vertex, settings).missing() == []
+
+
 def test_a_required_option_left_unset_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     vertex = ProviderSetup.resolve(CATALOG.provider("vertexai"), make_settings(tmp_path))

@@ -151,3 +151,30 @@ def test_serve_help_names_its_options() -> None:
     result = subprocess.run([str(ENTRY_POINT), "serve", "--help"], capture_output=True, text=True, check=True)
     for option in ("--host", "--port", "--workers"):
         assert option in result.stdout
+
+
+STARTUP_PROBE = """
+import asyncio, sys
+from llmgateway.api.app import create_app
+
+SDKS = ("openai", "anthropic", "google.genai", "aiobotocore", "ollama")
+app = create_app()
+
+async def main():
+    async with app.router.lifespan_context(app):
+        serving = [m for m in SDKS if m in sys.modules]  # the server would be answering now
+        await app.state.warming
+        print(serving, [m for m in SDKS if m in sys.modules], sorted(app.state.gateway.adapters._adapters))
+
+asyncio.run(main())
+"""
+
+
+def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(tmp_path: Path) -> None:
+    """The server is up before any vendor SDK is imported; then only the providers whose
+    configuration is complete are loaded, so an unused provider costs no start-up time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE"))}  # fmt: skip
+    env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}")  # fmt: skip
+    out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "[] ['openai', 'ollama'] ['ollama', 'openai']"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -41,15 +42,16 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         metrics.watch_tracking(tracker.gauges())
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer)
-        gateway.warm_up()
         scrub_logs(gateway.scrubber)
         app.state.gateway = gateway
         app.state.tracker = tracker
         app.state.metrics = metrics
         app.state.started_at = time.monotonic()
+        app.state.warming = warming = asyncio.create_task(gateway.warm_up(), name="llmgateway-warm-up")
         try:
             yield
         finally:
+            warming.cancel()
             # uvicorn has stopped accepting and let in-flight requests finish, or, past the grace,
             # cancelled them without waiting: their calls end (and are recorded) first, then
             # the log is drained.

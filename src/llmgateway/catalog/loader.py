@@ -73,6 +73,10 @@ class ProviderSpec:
     options: dict[str, Any] = field(default_factory=dict)  # vendor-specific, e.g. api_version
     options_env: dict[str, tuple[str, ...]] = field(default_factory=dict)  # option -> variables overriding it
     required_options: tuple[str, ...] = ()  # options the operator must give (Vertex AI's project)
+    # A keyless provider's credential chain (AWS, Google ADC): the variables and files it reads.
+    # None of them present means "not ready", though a cloud instance role may still serve.
+    ambient_credentials_env: tuple[str, ...] = ()
+    ambient_credentials_files: tuple[str, ...] = ()
 
     def options_for(self, model: str) -> dict[str, Any]:
         """Vendor-specific options: the provider's, with the model's own over them."""
@@ -216,6 +220,7 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
     parameters = {
         pid: ParameterSpec(id=pid, **(p or {})) for pid, p in (entry.get("parameters") or {}).items()
     }
+    ambient = entry.get("ambient_credentials") or {}
     models = {}
     for name, m in (entry.get("models") or {}).items():
         m = dict(m or {})
@@ -236,4 +241,6 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         options=dict(entry.get("options") or {}),
         options_env={k: _names(v) for k, v in (entry.get("options_env") or {}).items()},
         required_options=_names(entry.get("required_options")),
+        ambient_credentials_env=_names(ambient.get("env")),
+        ambient_credentials_files=_names(ambient.get("files")),
     )

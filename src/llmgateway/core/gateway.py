@@ -7,6 +7,7 @@ It is the one object every API surface talks to, and the owner of the long-lived
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from typing import Any, Sequence
@@ -36,6 +37,7 @@ from llmgateway.settings import Settings
 from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
+logger = logging.getLogger("llmgateway.gateway")
 _NOOP_TRACER = trace.NoOpTracer()
 
 
@@ -284,12 +286,32 @@ class Gateway:
         self._call_ended()
         await self.recorder.save_turn(result)
 
-    def warm_up(self) -> None:
-        """Import the adapters of installed providers now, not on a client's first request."""
+    async def warm_up(self) -> None:
+        """Import and build the adapters of the providers configured to serve, off the event loop.
+
+        Started once the server listens, so it never delays being healthy; a provider nobody
+        configured is imported on its first request only, and costs no start-up time or memory.
+        """
+        for adapter_name in self.configured_adapters():
+            try:
+                await asyncio.to_thread(self.adapters.import_adapter, adapter_name)
+                self.adapters.get(adapter_name)
+            except Exception:  # the provider's first request reports it to its client
+                logger.exception("the %s adapter could not be loaded", adapter_name)
+
+    def configured_adapters(self) -> list[str]:
+        """The adapters of the providers that are installed and have everything set to serve.
+
+        Reads the configuration without keeping it: each provider's is kept from its first use.
+        """
+        names = []
         for provider_id in self.catalog.provider_ids():
             spec = self.provider(provider_id)
-            if adapter_is_installed(spec.adapter):
-                self.adapters.get(spec.adapter)
+            if spec.adapter in names or not adapter_is_installed(spec.adapter):
+                continue
+            if not ProviderSetup.resolve(spec, self.settings).missing():
+                names.append(spec.adapter)
+        return names
 
     def missing_configuration(self, spec: ProviderSpec) -> list[str]:
         """What must be installed or set before the provider can serve; empty when ready."""

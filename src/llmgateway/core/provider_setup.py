@@ -9,6 +9,7 @@ gateway's own settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ class ProviderSetup:
 
     spec: ProviderSpec
     server_key: SecretStr | None
+    has_ambient_credentials: bool  # True also for a provider that has no credential chain of its own
     endpoint: str | None  # the operator's override of the catalog's base URL
     option_overrides: dict[str, Any]  # vendor options set by variables, over the catalog's
     _options_by_model: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -38,6 +40,7 @@ class ProviderSetup:
         return cls(
             spec=spec,
             server_key=next(filter(None, map(settings.vendor_secret, spec.api_key_env)), None),
+            has_ambient_credentials=_ambient_credentials_present(spec, settings),
             endpoint=settings.vendor_value(spec.base_url_env) if spec.base_url_env else None,
             option_overrides=overrides,
         )
@@ -88,6 +91,19 @@ class ProviderSetup:
         missing = []
         if self.spec.api_key_env and self.server_key is None:
             missing.append(" or ".join(self.spec.api_key_env))
+        if not self.has_ambient_credentials:
+            missing.append(
+                "credentials for the provider's own chain: "
+                + " or ".join((*self.spec.ambient_credentials_env, *self.spec.ambient_credentials_files))
+            )
         if self.spec.endpoint_required and self.spec.base_url_env and not self.endpoint:
             missing.append(self.spec.base_url_env)
         return missing + self.missing_options({**self.spec.options, **self.option_overrides})
+
+
+def _ambient_credentials_present(spec: ProviderSpec, settings: Settings) -> bool:
+    if not (spec.ambient_credentials_env or spec.ambient_credentials_files):
+        return True
+    return any(settings.vendor_value(name) for name in spec.ambient_credentials_env) or any(
+        Path(path).expanduser().is_file() for path in spec.ambient_credentials_files
+    )

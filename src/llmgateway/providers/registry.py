@@ -64,6 +64,11 @@ class AdapterRegistry:
             ) from None
         return getattr(module, class_name)(self._http_client_factory())
 
+    @staticmethod
+    def import_adapter(adapter_name: str) -> None:
+        """Import an adapter's module (and its SDK) without building it: safe in any thread."""
+        importlib.import_module(ADAPTERS[adapter_name][0])
+
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
             await adapter.aclose()
