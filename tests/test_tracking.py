@@ -19,6 +19,7 @@ import pytest
 
 from llmgateway.settings import Settings
 from llmgateway.tracking.spill import SpillFile
+from llmgateway.tracking import store as store_module
 from llmgateway.tracking.store import LogFilter, RequestStore
 from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
@@ -403,6 +404,31 @@ def test_failed_migration_stops_the_start(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "the request log database could not be migrated" in result.stderr
+
+
+def test_schema_head_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(store_module.__file__).with_name("migrations")))
+    assert ScriptDirectory.from_config(config).get_current_head() == store_module.SCHEMA_HEAD
+
+
+async def test_a_database_one_revision_behind_is_migrated_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = RequestStore(f"sqlite+aiosqlite:///{path}")
+    await store.migrate()
+    await store.engine.dispose()
+    with sqlite3.connect(path) as db:  # as a gateway of the previous release left it
+        db.execute("DROP TABLE conversations")
+        db.execute("UPDATE alembic_version SET version_num = '0003'")
+    store = RequestStore(f"sqlite+aiosqlite:///{path}")
+    await store.migrate()
+    await store.engine.dispose()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(store_module.SCHEMA_HEAD,)]
+        assert db.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
 
 
 def test_settings_default_to_sqlite_in_the_working_directory() -> None:
