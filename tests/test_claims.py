@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from llmgateway.settings import Settings
+from tests.conftest import served
+from tests.emulators.openai import OpenAIEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +108,22 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
                                         "test_tracking.py::test_shutdown_with_the_database_down_spills_what_is_queued"),
     "odd vendor streams get a typed error and one record": (
         "test_one_exit.py::test_generated_upstream_streams_never_get_an_untyped_5xx",),
+    "the mock provider answers offline, scripted by its parameters": (
+        "test_mock_provider.py::test_echo_answers_the_user_with_word_tokens_zero_cost_and_a_record",
+        "test_mock_provider.py::test_error_status_fails_as_that_vendor_status_would",
+        "test_mock_provider.py::test_stream_error_after_breaks_the_stream_with_an_error_event"),
+    "vendor SDKs load after start, only for configured providers": (
+        "test_serve_cli.py::test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards",),
+    "a start banner says where to go and what is ready": (
+        "test_serve_cli.py::test_start_banner_says_where_to_go_what_is_ready_and_where_records_go",),
+    "/docs works without a network, / leads to the dashboard": (
+        "test_dashboard_browser.py::test_api_docs_render_with_the_network_cut_off",),
+    "Bedrock and Vertex AI are ready only with a credential source": (
+        "test_core_units.py::test_bedrock_is_ready_only_when_its_credential_chain_has_a_source",
+        "test_core_units.py::test_vertex_is_ready_only_with_application_default_credentials"),
+    "an unreachable upstream is named by its origin": (
+        "test_engine_api.py::test_an_unreachable_upstream_is_named_by_its_origin_only",),
+    "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
 }  # fmt: skip
 
 
@@ -145,3 +165,17 @@ def test_every_named_test_exists() -> None:
     named = {name for names in (*SETTINGS_PROVEN_BY.values(), HEADERS_PROVEN_BY, *BEHAVIOURS_PROVEN_BY.values())
              for name in names}  # fmt: skip
     assert sorted(named - existing) == []
+
+
+def test_readme_python_snippets_run_as_pasted(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
+    """Each Python block of the README, pasted into a script, runs against a gateway on its
+    port (LLMstudio's blocks need LLMstudio's own packages: tests/test_llmstudio_client.py)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    ours = [block for block in blocks if "llmstudio" not in block]
+    assert len(ours) == 3
+    with served(tmp_path) as (port, _process):
+        for block in ours:
+            script = block.replace("localhost:8000", f"localhost:{port}")
+            run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, f"{block}\n{run.stderr}"
+            assert run.stdout.strip(), block

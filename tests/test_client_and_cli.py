@@ -114,4 +114,7 @@ def test_cli_says_what_to_do_when_the_gateway_is_down() -> None:
 def test_cli_shows_a_missing_key_clearly(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     result = cli("chat", "openai/gpt-4o-mini", "hi", url=gateway_url)
-    assert result.returncode == 1 and "OPENAI_API_KEY" in result.stderr
+    assert result.returncode == 1 and result.stderr.strip() == (
+        "llmgateway: the gateway has no key for openai: set OPENAI_API_KEY where `llmgateway serve` runs "
+        "(its environment or .env), then restart it"
+    )

@@ -182,7 +182,7 @@ def test_bedrock_is_ready_only_when_its_credential_chain_has_a_source(
     bedrock = CATALOG.provider("bedrock")
     settings = make_settings(tmp_path)
     missing = ProviderSetup.resolve(bedrock, settings).missing()
-    assert len(missing) == 1 and "AWS_ACCESS_KEY_ID" in missing[0] and "~/.aws/credentials" in missing[0]
+    assert missing == ["AWS credentials (e.g. AWS_ACCESS_KEY_ID or ~/.aws/credentials)"]
     (tmp_path / ".aws").mkdir()
     (tmp_path / ".aws" / "credentials").write_text("[default]\naws_access_key_id = AKIDEXAMPLE\n")
     assert ProviderSetup.resolve(bedrock, settings).missing() == []
@@ -199,7 +199,10 @@ def test_vertex_is_ready_only_with_application_default_credentials(
     monkeypatch.setenv("HOME", str(tmp_path))
     vertex = CATALOG.provider("vertexai")
     settings = make_settings(tmp_path)
-    assert "GOOGLE_APPLICATION_CREDENTIALS" in ProviderSetup.resolve(vertex, settings).missing()[0]
+    assert ProviderSetup.resolve(vertex, settings).missing() == [
+        "Google application-default credentials (e.g. GOOGLE_APPLICATION_CREDENTIALS"
+        " or ~/.config/gcloud/application_default_credentials.json)"
+    ]
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "sa.json"))
     assert ProviderSetup.resolve(vertex, settings).missing() == []
 

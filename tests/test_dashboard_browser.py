@@ -149,3 +149,25 @@ def test_asks_for_the_key_when_access_control_is_on(page, gateway_factory: Calla
     page.wait_for_selector("#logs:not([hidden])")
     assert page.locator("#login").is_hidden()
     assert [e for e in page.console_errors if "401" not in e] == []
+
+
+def test_api_docs_render_with_the_network_cut_off(page, gateway_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Swagger UI comes from the gateway's own files: with every other host blocked, `/docs`
+    still renders the API (an air-gapped machine sees the same page)."""
+    elsewhere: list[str] = []
+
+    def only_the_gateway(route):  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(gateway_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_gateway)
+    page.goto(f"{gateway_url}/")  # `/` leads to the dashboard
+    assert page.url == f"{gateway_url}/dashboard/"
+    page.goto(f"{gateway_url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path")
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("llmgateway")
+    assert page.locator(".opblock-summary-path", has_text="/api/engine/chat/{provider}").count() == 1
+    assert elsewhere == [] and page.console_errors == []

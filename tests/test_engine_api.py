@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import SSE
+from tests.conftest import SSE, free_port
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -426,7 +426,9 @@ def test_health_and_docs(gateway_factory: Callable[..., str]) -> None:
     health = client.get("/health").json()
     assert health["status"] == "healthy" and "openai" in health["providers"]
     assert health["tracking"]["queue_depth"] == 0 and health["tracking"]["spilled"] == 0
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    assert client.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
     assert "/api/engine/chat/{provider}" in client.get("/openapi.json").json()["paths"]
 
 
@@ -446,3 +448,17 @@ def gateway_url(shared_gateway_url: str) -> str:
     """This module's tests share one gateway; a test that changes vendor variables starts its
     own with `gateway_factory` (a gateway reads them once)."""
     return shared_gateway_url
+
+
+@pytest.mark.parametrize(("provider", "variable", "model", "raised"), [
+    ("ollama", "OLLAMA_HOST", "llama3.2", "ConnectError"), ("openai", "OPENAI_BASE_URL", "gpt-4o-mini", "APIConnectionError"),
+])  # fmt: skip
+def test_an_unreachable_upstream_is_named_by_its_origin_only(
+    gateway_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch, provider: str, variable: str, model: str, raised: str
+) -> None:
+    closed = free_port()
+    monkeypatch.setenv(variable, f"http://operator:hunter2@127.0.0.1:{closed}/some/path")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-unreachable")
+    r = httpx.post(f"{gateway_factory()}/api/engine/chat/{provider}", json={"model": model, "chat_input": "hi", "retries": 0})
+    assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_unavailable"
+    assert r.json()["error"]["message"] == f"the upstream could not be reached at http://127.0.0.1:{closed}: {raised}"

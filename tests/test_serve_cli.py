@@ -15,6 +15,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from llmgateway.version import __version__
 from tests.conftest import ENTRY_POINT, SSE, free_port, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, OpenAIEmulator
 from tests.test_engine_api import REFERENCE_KEYS, REFERENCE_METRICS
@@ -177,4 +178,21 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(tmp_p
     env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}")  # fmt: skip
     out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert out.strip() == "[] ['openai', 'ollama'] ['ollama', 'openai']"
+    assert out.strip() == "[] ['openai', 'ollama'] ['mock', 'ollama', 'openai']"
+
+
+def test_start_banner_says_where_to_go_what_is_ready_and_where_records_go(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:  # fmt: skip
+    with served(tmp_path, HOME=str(tmp_path)) as (port, _process):
+        log = (tmp_path / "server.log").read_text()
+    base = f"http://127.0.0.1:{port}"
+    banner = log[log.index("llmgateway ") :].splitlines()
+    assert banner[0].startswith(f"llmgateway {__version__} on {base} (pid ")
+    assert banner[1:6] == [
+        f"  dashboard   {base}/dashboard/",
+        f"  API docs    {base}/docs",
+        f"  records     SQLite {tmp_path.resolve() / 'llmgateway.db'}",
+        "  ready       openai, ollama, mock",
+        "  not ready",
+    ]
+    assert "    anthropic: set ANTHROPIC_API_KEY" in banner
+    assert "    bedrock: set AWS credentials (e.g. AWS_ACCESS_KEY_ID or ~/.aws/credentials)" in banner

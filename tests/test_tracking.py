@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from llmgateway.settings import Settings
-from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking import store as store_module
+from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import LogFilter, RequestStore
 from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator

@@ -18,11 +18,16 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    # The workers read their settings afresh: they learn the address they serve on (for the
+    # start banner) from the environment, as they would from the operator.
+    os.environ.update(LLMGATEWAY_HOST=host, LLMGATEWAY_PORT=str(port))
+    get_settings.cache_clear()
     uvicorn.run(
         "llmgateway.api.app:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         workers=args.workers or settings.workers,
         log_level=settings.log_level,
         access_log=not settings.access_log,  # the gateway writes its own, as JSON
@@ -56,13 +61,18 @@ def _chat(args: argparse.Namespace) -> int:
 
     with LLM(args.model, url=_gateway_url(args)) as llm:
         final: dict[str, Any] = {}
-        for chunk in llm.chat(args.question, is_stream=True, parameters=_parse_parameters(args.parameter)):
-            text = chunk.get("chat_output_stream") or ""
-            if text:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            if "metrics" in chunk:
-                final = chunk
+        try:
+            for chunk in llm.chat(args.question, is_stream=True, parameters=_parse_parameters(args.parameter)):
+                text = chunk.get("chat_output_stream") or ""
+                if text:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+                if "metrics" in chunk:
+                    final = chunk
+        except LLMGatewayError as exc:
+            if exc.error_type != "missing_api_key":
+                raise
+            raise SystemExit(_missing_key_message(args, args.model.partition("/")[0])) from None
         sys.stdout.write("\n")
     metrics = final.get("metrics") or {}
     cost = metrics.get("cost_usd")
@@ -77,6 +87,15 @@ def _chat(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _missing_key_message(args: argparse.Namespace, provider: str) -> str:
+    """The gateway's own message speaks to API clients; a CLI user sets the server's variable."""
+    missing = _get(args, "/api/engine/providers", detail="true").get(provider, {}).get("missing") or ["its key"]
+    return (
+        f"llmgateway: the gateway has no key for {provider}: set {', '.join(missing)} where "
+        "`llmgateway serve` runs (its environment or .env), then restart it"
+    )
 
 
 def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:

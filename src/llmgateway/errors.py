@@ -7,6 +7,8 @@ credentials in one place (core/secrets.py) before anyone sees them.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 
 class GatewayError(Exception):
     """A failure with the HTTP status and error type the client receives."""
@@ -133,6 +135,34 @@ class UpstreamUnavailableError(UpstreamError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status_code=502, retryable=True, error_type="upstream_unavailable")
+
+
+def upstream_unreachable(exc: BaseException) -> UpstreamUnavailableError:
+    """A connection failure, naming where it was going (scheme, host and port: never a path
+    or credentials), so that an operator sees which endpoint or host variable to fix."""
+    where = _origin(_url_tried(exc))
+    at = f" at {where}" if where else ""
+    return UpstreamUnavailableError(f"the upstream could not be reached{at}: {type(exc).__name__}")
+
+
+def _url_tried(exc: BaseException) -> str | None:
+    kwargs = getattr(exc, "kwargs", None)  # botocore's errors carry the endpoint here
+    if isinstance(kwargs, dict) and kwargs.get("endpoint_url"):
+        return str(kwargs["endpoint_url"])
+    try:
+        return str(exc.request.url)  # type: ignore[attr-defined]  # httpx and the SDKs built on it
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+        return None
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 # What a vendor status becomes for our client, and whether a retry may help.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -15,6 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from llmgateway.api import engine, export, health, openai_compat, operations, tracking
 from llmgateway.api.access import MasterKeyMiddleware
+from llmgateway.api.banner import startup_banner
+from llmgateway.api.docs import install_docs
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         app.state.tracker = tracker
         app.state.metrics = metrics
         app.state.started_at = time.monotonic()
+        if settings.log_level in ("debug", "info"):
+            print(startup_banner(gateway, settings.host, settings.port), file=sys.stderr, flush=True)
         app.state.warming = warming = asyncio.create_task(gateway.warm_up(), name="llmgateway-warm-up")
         try:
             yield
@@ -66,6 +71,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         version=__version__,
         description="One API in front of every LLM vendor, with honest metrics and a request log.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's files by install_docs, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Added innermost first: CORS answers preflights, intake stamps and bounds, then access.
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.include_router(tracking.router)
     app.include_router(operations.router)
     # The dashboard: static files of the package, reading the APIs above (no build step).
+    install_docs(app)
+    app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
     app.add_api_route("/dashboard", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
     app.mount("/dashboard/", StaticFiles(packages=[("llmgateway", "dashboard")], html=True), name="dashboard")
     return app

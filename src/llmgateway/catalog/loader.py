@@ -75,6 +75,7 @@ class ProviderSpec:
     required_options: tuple[str, ...] = ()  # options the operator must give (Vertex AI's project)
     # A keyless provider's credential chain (AWS, Google ADC): the variables and files it reads.
     # None of them present means "not ready", though a cloud instance role may still serve.
+    ambient_credentials_name: str = ""
     ambient_credentials_env: tuple[str, ...] = ()
     ambient_credentials_files: tuple[str, ...] = ()
 
@@ -241,6 +242,7 @@ def _build_provider(provider_id: str, entry: dict[str, Any]) -> ProviderSpec:
         options=dict(entry.get("options") or {}),
         options_env={k: _names(v) for k, v in (entry.get("options_env") or {}).items()},
         required_options=_names(entry.get("required_options")),
+        ambient_credentials_name=ambient.get("name", "credentials"),
         ambient_credentials_env=_names(ambient.get("env")),
         ambient_credentials_files=_names(ambient.get("files")),
     )

@@ -300,23 +300,26 @@ class Gateway:
                 logger.exception("the %s adapter could not be loaded", adapter_name)
 
     def configured_adapters(self) -> list[str]:
-        """The adapters of the providers that are installed and have everything set to serve.
-
-        Reads the configuration without keeping it: each provider's is kept from its first use.
-        """
+        """The adapters of the providers that are installed and have everything set to serve."""
         names = []
+        for provider_id, missing in self.readiness_at_start().items():
+            adapter = self.provider(provider_id).adapter
+            if not missing and adapter not in names:
+                names.append(adapter)
+        return names
+
+    def readiness_at_start(self) -> dict[str, list[str]]:
+        """What each provider misses to serve, read from the configuration without keeping it:
+        each provider's configuration is kept from its first use, as a request finds it."""
+        readiness = {}
         for provider_id in self.catalog.provider_ids():
             spec = self.provider(provider_id)
-            if spec.adapter in names or not adapter_is_installed(spec.adapter):
-                continue
-            if not ProviderSetup.resolve(spec, self.settings).missing():
-                names.append(spec.adapter)
-        return names
+            readiness[provider_id] = _package_missing(spec) + ProviderSetup.resolve(spec, self.settings).missing()
+        return readiness
 
     def missing_configuration(self, spec: ProviderSpec) -> list[str]:
         """What must be installed or set before the provider can serve; empty when ready."""
-        missing = [] if adapter_is_installed(spec.adapter) else [f"the Python package for the {spec.adapter!r} adapter"]
-        return missing + self._setup(spec).missing()
+        return _package_missing(spec) + self._setup(spec).missing()
 
     def _setup(self, spec: ProviderSpec) -> ProviderSetup:
         setup = self._setups.get(spec.id)
@@ -342,3 +345,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.adapters.aclose()
+
+
+def _package_missing(spec: ProviderSpec) -> list[str]:
+    return [] if adapter_is_installed(spec.adapter) else [f"the Python package for the {spec.adapter!r} adapter"]

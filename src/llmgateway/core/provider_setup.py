@@ -92,10 +92,8 @@ class ProviderSetup:
         if self.spec.api_key_env and self.server_key is None:
             missing.append(" or ".join(self.spec.api_key_env))
         if not self.has_ambient_credentials:
-            missing.append(
-                "credentials for the provider's own chain: "
-                + " or ".join((*self.spec.ambient_credentials_env, *self.spec.ambient_credentials_files))
-            )
+            sources = (*self.spec.ambient_credentials_env[:1], *self.spec.ambient_credentials_files[:1])
+            missing.append(f"{self.spec.ambient_credentials_name} (e.g. {' or '.join(sources)})")
         if self.spec.endpoint_required and self.spec.base_url_env and not self.endpoint:
             missing.append(self.spec.base_url_env)
         return missing + self.missing_options({**self.spec.options, **self.option_overrides})

@@ -30,9 +30,9 @@ from llmgateway.errors import (
     ProviderNotConfiguredError,
     UpstreamError,
     UpstreamTimeoutError,
-    UpstreamUnavailableError,
     upstream_status_error,
     upstream_stream_error,
+    upstream_unreachable,
 )
 from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import (
@@ -143,7 +143,7 @@ class BedrockAdapter:
         except ReadTimeoutError:
             raise UpstreamTimeoutError("the upstream did not answer in time") from None
         except (EndpointConnectionError, BotoCoreError) as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+            raise upstream_unreachable(exc) from None
 
 
 def _client_error(exc: ClientError, started: bool) -> UpstreamError:

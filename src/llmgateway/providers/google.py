@@ -35,9 +35,9 @@ from llmgateway.errors import (
     ProviderNotConfiguredError,
     UpstreamError,
     UpstreamTimeoutError,
-    UpstreamUnavailableError,
     upstream_status_error,
     upstream_stream_error,
+    upstream_unreachable,
 )
 from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import (
@@ -157,7 +157,7 @@ class GoogleAdapter:
         except httpx2.TimeoutException:
             raise UpstreamTimeoutError("the upstream did not answer in time") from None
         except httpx2.TransportError as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+            raise upstream_unreachable(exc) from None
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         client = self._client_for(request)
@@ -167,7 +167,7 @@ class GoogleAdapter:
         except genai_errors.APIError as exc:
             raise _api_error(exc, False) from None
         except httpx2.TransportError as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+            raise upstream_unreachable(exc) from None
         vectors = [e.values for e in result.embeddings or ()]
         return EmbeddingResult(vectors, None, request.model)
 

@@ -21,9 +21,9 @@ from llmgateway.errors import (
     BadRequestError,
     UpstreamError,
     UpstreamTimeoutError,
-    UpstreamUnavailableError,
     upstream_status_error,
     upstream_stream_error,
+    upstream_unreachable,
 )
 from llmgateway.providers.base import checked, parsed_by_the_sdk, translating
 from llmgateway.providers.messages import Image, content_parts, json_schema_of, tool_arguments
@@ -87,7 +87,7 @@ class OllamaAdapter:
         except httpx.TimeoutException:
             raise UpstreamTimeoutError("the upstream did not answer in time") from None
         except (httpx.TransportError, ConnectionError) as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+            raise upstream_unreachable(exc) from None
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         client = self._clients.get(request.base_url)
@@ -96,7 +96,7 @@ class OllamaAdapter:
         except ollama.ResponseError as exc:
             raise _response_error(exc, False) from None
         except (httpx.TransportError, ConnectionError) as exc:
-            raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+            raise upstream_unreachable(exc) from None
         return EmbeddingResult([list(v) for v in result.embeddings], result.prompt_eval_count, result.model)
 
 

@@ -25,6 +25,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "google": ("llmgateway.providers.google", "GoogleAdapter", "google.genai"),
     "ollama": ("llmgateway.providers.ollama", "OllamaAdapter", "ollama"),
     "bedrock": ("llmgateway.providers.bedrock", "BedrockAdapter", "aiobotocore"),
+    "mock": ("llmgateway.providers.mock", "MockAdapter", "llmgateway"),
 }
 
 

@@ -20,6 +20,7 @@ from llmgateway.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     upstream_status_error,
+    upstream_unreachable,
 )
 
 
@@ -35,7 +36,7 @@ def sdk_errors(sdk: ModuleType) -> Iterator[None]:
     except (sdk.APITimeoutError, httpx2.TimeoutException):
         raise UpstreamTimeoutError("the upstream did not answer in time") from None
     except (sdk.APIConnectionError, httpx2.TransportError) as exc:
-        raise UpstreamUnavailableError(f"the upstream could not be reached: {type(exc).__name__}") from None
+        raise upstream_unreachable(exc) from None
     except orjson.JSONDecodeError:
         raise UpstreamUnavailableError("the upstream sent a body that is not JSON") from None
 
