@@ -54,6 +54,10 @@ SETTINGS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "cooldown_failures": ("test_resilience.py::test_route_skips_a_cooling_deployment",
                           "test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns"),
     "cooldown_s": ("test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns",),
+    "redis_url": ("test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",
+                  "test_many_instances.py::test_redis_down_mid_run_fails_no_request_and_comes_back"),
+    "redis_prefix": ("test_many_instances.py::test_a_prefix_keeps_gateways_on_one_redis_apart",),
+    "redis_timeout_s": ("test_many_instances.py::test_a_redis_that_never_answers_holds_nothing_up",),
     "catalog": ("test_resilience.py::test_route_balances_by_weight_over_keys_and_deployments",),
     "tracking_enabled": ("test_tracking.py::test_tracking_off_answers_but_keeps_no_log",),
     "database_url": ("test_tracking.py::test_sessions_carry_context_across_turns_and_restarts",),
@@ -124,6 +128,14 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "an unreachable upstream is named by its origin": (
         "test_engine_api.py::test_an_unreachable_upstream_is_named_by_its_origin_only",),
     "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
+    "instances share sessions, cooldowns and one log; SIGTERM to one fails nothing elsewhere": (
+        "test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",),
+    "Redis down: no request fails, readiness says so, sharing resumes": (
+        "test_many_instances.py::test_redis_down_mid_run_fails_no_request_and_comes_back",),
+    "the Dockerfile keeps records in a volume, checks health on its port, stops within docker's grace": (
+        "test_dockerfile.py::test_records_go_to_a_volume_that_the_user_owns",
+        "test_dockerfile.py::test_health_check_follows_the_configured_port",
+        "test_dockerfile.py::test_shutdown_grace_is_under_docker_stops_timeout"),
 }  # fmt: skip
 
 

@@ -518,3 +518,21 @@ def test_the_collector_times_from_its_start() -> None:
     assert (two.generation_s, two.output_events) == (0.5, 2)
     empty = MetricsCollector(started_at=1.0, clock=lambda: 3.0).finish()
     assert (empty.latency_s, empty.time_to_first_token_s, empty.generation_s, empty.output_events) == (2.0, None, 0.0, 0)
+
+
+def test_a_deployment_is_named_the_same_in_every_process_and_hides_its_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from llmgateway.catalog import load_catalog; from llmgateway.core.cooldown import deployment_of;"
+        "from llmgateway.vocabulary.requests import ChatRequest; from pydantic import SecretStr;"
+        "print(deployment_of(ChatRequest(load_catalog().provider('openai'), 'gpt-4o', [], api_key=SecretStr('sk-abc'))))"
+    )
+    names = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(names) == 1
+    name = names.pop().strip()
+    openai = CATALOG.provider("openai")
+    assert name == deployment_of(ChatRequest(openai, "gpt-4o", [], api_key=SecretStr("sk-abc")))
+    assert name != deployment_of(ChatRequest(openai, "gpt-4o", [], api_key=SecretStr("sk-abd")))
+    assert "sk-abc" not in name and len(name) == 32

@@ -232,6 +232,36 @@ def test_a_deployment_cools_down_for_its_time_then_returns() -> None:
     assert cooldowns.available("d")
 
 
+def test_the_fleets_state_replaces_the_local_one() -> None:
+    """What the shared store says (Redis, for every instance) is the state: it opens, counts
+    and closes a breaker whatever this process had counted, and its cooling time runs here."""
+    now = [0.0]
+    sent: list[tuple[str, str]] = []
+
+    class Store:
+        def failed(self, deployment: str) -> None:
+            sent.append(("failed", deployment))
+
+        def succeeded(self, deployment: str) -> None:
+            sent.append(("succeeded", deployment))
+
+    cooldowns = Cooldowns(failures=3, cooldown_s=30.0, clock=lambda: now[0], shared=Store())
+    cooldowns.mirror("d", 0, 12.5)  # another instance opened it
+    assert not cooldowns.available("d")
+    now[0] = 12.5
+    assert cooldowns.available("d")
+    cooldowns.mirror("d", 2, 0.0)  # two failures elsewhere: one more here opens it
+    cooldowns.failed("d")
+    assert not cooldowns.available("d") and sent == [("failed", "d")]
+    cooldowns.mirror("d", 0, 0.0)  # closed by a success elsewhere
+    assert cooldowns.available("d") and cooldowns.tracked() == 0
+    cooldowns.succeeded("d")  # nothing known here: the store is not written
+    assert sent == [("failed", "d")]
+    cooldowns.failed("e")
+    cooldowns.succeeded("e")
+    assert sent[-1] == ("succeeded", "e")
+
+
 def test_a_routes_own_fallbacks_serve_when_its_deployments_fail(
     gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: OpenAIEmulator
 ) -> None:

@@ -472,3 +472,22 @@ async def test_a_read_waits_for_earlier_records_only_not_for_the_queue_to_run_dr
     assert still_queued > 0  # it did not wait for the queue to run dry
     await writer.close()
     await store.aclose()
+
+
+def test_readiness_follows_the_database_and_liveness_does_not(
+    gateway_factory: Callable[..., str], postgres_url: str
+) -> None:
+    """An orchestrator's two questions: `/health/live` while the process answers,
+    `/health/ready` only while the request log's database does too."""
+    name = postgres_url.rsplit("/", 1)[1]
+    url = gateway_factory(database_url=postgres_url)
+    assert httpx.get(f"{url}/health/ready").json() == {"status": "ready", "checks": {"database": True}}
+    _postgres_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false; '
+                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';")  # fmt: skip
+    try:
+        ready = httpx.get(f"{url}/health/ready", timeout=10)
+        assert ready.status_code == 503 and ready.json() == {"status": "not ready", "checks": {"database": False}}
+        assert httpx.get(f"{url}/health/live").json() == {"status": "live"}
+    finally:
+        _postgres_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert httpx.get(f"{url}/health/ready", timeout=10).status_code == 200

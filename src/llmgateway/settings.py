@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     cooldown_failures: int = Field(default=3, ge=1)
     cooldown_s: float = Field(default=30.0, ge=0)
 
+    # -- shared state (several instances) -------------------------------------------------
+    redis_url: SecretStr | None = Field(
+        default=None, description="Redis for state every instance shares (cooldowns); unset: each process keeps its own."
+    )
+    redis_prefix: str = "llmgateway"  # of every key and channel, so gateways can share one Redis apart
+    redis_timeout_s: float = Field(default=0.25, gt=0)  # per Redis call; past it the process goes on alone
+
     # -- catalog --------------------------------------------------------------------------
     catalog: Path | None = Field(
         default=None, description="A YAML file whose providers and models extend or override the built-in catalog."

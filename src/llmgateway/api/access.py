@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmgateway.api.errors import error_response
 
-OPEN_PATHS = frozenset({"/", "/health", "/dashboard"})
+OPEN_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/dashboard"})
 OPEN_PREFIXES = ("/dashboard/",)
 
 

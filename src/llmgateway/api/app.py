@@ -28,6 +28,7 @@ from llmgateway.observability.prometheus import GatewayMetrics
 from llmgateway.observability.tracing import build_tracer
 from llmgateway.providers.registry import AdapterRegistry
 from llmgateway.settings import Settings, get_settings
+from llmgateway.shared import redis_state
 from llmgateway.tracking.tracker import Tracker
 from llmgateway.version import __version__
 
@@ -44,10 +45,15 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         metrics = GatewayMetrics()
         metrics.watch_tracking(tracker.gauges())
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
-        gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer)
+        shared = redis_state(settings)
+        gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer,
+                          shared_cooldowns=shared.cooldowns if shared else None)  # fmt: skip
+        if shared is not None:
+            await shared.cooldowns.start(gateway.cooldowns.mirror)
         scrub_logs(gateway.scrubber)
         app.state.gateway = gateway
         app.state.tracker = tracker
+        app.state.shared = shared
         app.state.metrics = metrics
         app.state.started_at = time.monotonic()
         if settings.log_level in ("debug", "info"):
@@ -63,6 +69,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
             await gateway.calls_ended(timeout_s=5.0)
             await tracker.close()
             await gateway.aclose()
+            if shared is not None:
+                await shared.aclose()
             if tracer_provider is not None:
                 tracer_provider.shutdown()
 

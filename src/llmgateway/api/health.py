@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict
 
 from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
 
 from llmgateway.version import __version__
 
@@ -24,5 +25,26 @@ async def health(request: Request) -> dict:
         "version": __version__,
         "uptime_s": round(time.monotonic() - state.started_at, 3),
         "providers": state.gateway.catalog.provider_ids(),
+        # deployments out of rotation now; with Redis, the fleet's (each instance mirrors it)
+        "cooling_deployments": state.gateway.cooldowns.cooling(),
         "tracking": None if tracking is None else {**asdict(tracking), "degraded": tracking.degraded},
     }
+
+
+@router.get("/health/live", summary="Liveness for orchestrators: the process answers")
+async def live() -> dict:
+    return {"status": "live"}
+
+
+@router.get("/health/ready", summary="Readiness for orchestrators: the request log and shared state answer")
+async def ready(request: Request) -> JSONResponse:
+    """200 when this instance can serve as promised: its request log's database answers
+    (migrated: the gateway does not start otherwise) and, when configured, Redis answers.
+    503 otherwise, with what is down, so a load balancer sends traffic elsewhere meanwhile."""
+    state = request.app.state
+    store = state.tracker.store
+    checks = {"database": None if store is None else await store.reachable(timeout_s=1.0)}
+    if state.shared is not None:
+        checks["redis"] = await state.shared.reachable()
+    ok = all(value is not False for value in checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)

@@ -10,7 +10,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any
 
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -61,7 +61,7 @@ class AttemptBudget:
         error: GatewayError,
         target: ChatRequest | EmbeddingRequest,
         adapter: ProviderAdapter,
-        deployment: Hashable,
+        deployment: str,
         span: trace.Span,
     ) -> None:
         """Account for a failed attempt: its error scrubbed of every credential of the target

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
 from llmgateway.core.attempts import RetryPolicy
 from llmgateway.core.call import Call
-from llmgateway.core.cooldown import Cooldowns, deployment_of
+from llmgateway.core.cooldown import Cooldowns, SharedCooldowns, deployment_of
 from llmgateway.core.embeddings import EmbeddingCall
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
@@ -51,6 +51,7 @@ class Gateway:
         *,
         observers: Sequence[CallObserver] = (),
         tracer: trace.Tracer | None = None,
+        shared_cooldowns: SharedCooldowns | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -59,7 +60,7 @@ class Gateway:
         self._observers = tuple(observers)
         self._tracer = tracer
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
-        self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s)
+        self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s, shared=shared_cooldowns)
         self.scrubber = SecretScrubber(server_credentials(settings, catalog))
         self._setups: dict[str, ProviderSetup] = {}
         self._running = 0  # calls started and not yet finished (chat and embeddings)
