@@ -54,6 +54,12 @@ SETTINGS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "cooldown_failures": ("test_resilience.py::test_route_skips_a_cooling_deployment",
                           "test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns"),
     "cooldown_s": ("test_resilience.py::test_a_deployment_cools_down_for_its_time_then_returns",),
+    "cache": ("test_cache.py::test_a_repeat_is_a_hit_that_costs_nothing_and_saves_the_original_cost",
+              "test_cache.py::test_purging_a_cache_that_is_off_is_a_clear_400"),
+    "cache_ttl_s": ("test_cache.py::test_the_default_ttl_comes_from_the_settings",),
+    "cache_max_bytes": ("test_cache.py::test_the_memory_cache_takes_its_bound_from_the_settings",
+                        "test_cache.py::test_the_memory_store_keeps_to_its_byte_bound_least_recent_first"),
+    "cache_any_temperature": ("test_cache.py::test_a_sampled_answer_is_cached_only_when_asked",),
     "redis_url": ("test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",
                   "test_many_instances.py::test_redis_down_mid_run_fails_no_request_and_comes_back"),
     "redis_prefix": ("test_many_instances.py::test_a_prefix_keeps_gateways_on_one_redis_apart",),
@@ -127,6 +133,18 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_core_units.py::test_vertex_is_ready_only_with_application_default_credentials"),
     "an unreachable upstream is named by its origin": (
         "test_engine_api.py::test_an_unreachable_upstream_is_named_by_its_origin_only",),
+    "the cache: hits cost nothing and save the original cost; streamed hits replay the same chunks": (
+        "test_cache.py::test_a_repeat_is_a_hit_that_costs_nothing_and_saves_the_original_cost",
+        "test_cache.py::test_a_streamed_hit_sends_the_same_chunks",
+        "test_cache.py::test_a_streamed_tool_call_is_replayed_fragment_by_fragment"),
+    "the cache key holds everything that changes the answer, the tenant included": (
+        "test_cache.py::test_what_changes_the_answer_changes_the_key",),
+    "failed or cancelled answers are never cached; Redis down is a bypass": (
+        "test_cache.py::test_failed_and_cancelled_answers_are_never_stored",
+        "test_cache.py::test_redis_down_is_a_bypass_never_a_failure"),
+    "cache hits are recorded, counted, shown and purgeable": (
+        "test_cache.py::test_hits_are_recorded_counted_and_purged",
+        "test_dashboard_browser.py::test_overview_shows_the_cache_hit_rate_and_what_it_saved"),
     "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
     "instances share sessions, cooldowns and one log; SIGTERM to one fails nothing elsewhere": (
         "test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",),

@@ -171,3 +171,20 @@ def test_api_docs_render_with_the_network_cut_off(page, gateway_url: str) -> Non
     assert page.locator(".swagger-ui .info .title").inner_text().startswith("llmgateway")
     assert page.locator(".opblock-summary-path", has_text="/api/engine/chat/{provider}").count() == 1
     assert elsewhere == [] and page.console_errors == []
+
+
+def test_overview_shows_the_cache_hit_rate_and_what_it_saved(  # type: ignore[no-untyped-def]
+    page, gateway_factory: Callable[..., str], openai_emulator: OpenAIEmulator
+) -> None:
+    url = gateway_factory(cache="memory")
+    with httpx.Client(base_url=url, timeout=30) as c:
+        costs = [c.post("/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "same"}).json()["metrics"]
+                 for _ in range(4)]  # fmt: skip
+    saved = sum(m["cost_saved_usd"] for m in costs)
+    assert [m["cache"] for m in costs] == ["miss", "hit", "hit", "hit"] and saved > 0
+    page.goto(f"{url}/dashboard/#overview")
+    page.wait_for_selector("#ov-cards .card")
+    cards = {card.locator("span").inner_text(): card.locator("b").inner_text() for card in page.locator("#ov-cards .card").all()}
+    assert cards["cache hit rate"] == "75.0%"
+    assert cards["saved by the cache"] == f"${saved:.6f}"
+    assert page.console_errors == []

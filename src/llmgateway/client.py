@@ -112,6 +112,7 @@ class _InProcessBackend:
 
     def __init__(self) -> None:
         from llmgateway.catalog import load_catalog
+        from llmgateway.core.cache import response_cache
         from llmgateway.core.gateway import Gateway
         from llmgateway.providers.registry import AdapterRegistry
         from llmgateway.settings import get_settings
@@ -119,7 +120,9 @@ class _InProcessBackend:
 
         settings = get_settings()
         self._tracker = Tracker(settings)
-        self._gateway = Gateway(settings, load_catalog(settings.catalog), AdapterRegistry(settings), self._tracker)
+        # in-process: a memory cache when one is configured (a Redis one is the servers')
+        cache = response_cache(settings, None) if settings.cache == "memory" else None
+        self._gateway = Gateway(settings, load_catalog(settings.catalog), AdapterRegistry(settings), self._tracker, cache=cache)
         self._started = False
 
     async def _ready(self) -> None:
@@ -135,7 +138,7 @@ class _InProcessBackend:
         origin = Origin("client", None, time.monotonic())
         await self._ready()
         request = await engine_request(self._gateway, provider, EngineChatBody.model_validate(body), origin)
-        return self._gateway.start(request)
+        return await self._gateway.start(request)
 
     async def chat(self, provider: str, body: dict[str, Any]) -> dict[str, Any]:
         from llmgateway.api.engine import engine_response

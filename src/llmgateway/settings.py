@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     cooldown_failures: int = Field(default=3, ge=1)
     cooldown_s: float = Field(default=30.0, ge=0)
 
+    # -- response cache ---------------------------------------------------------------------
+    cache: Literal["off", "memory", "redis"] = "off"  # redis: shared by every instance (LLMGATEWAY_REDIS_URL)
+    cache_ttl_s: float = Field(default=3600.0, gt=0)
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # the in-process cache's bound
+    cache_any_temperature: bool = False  # cache answers sampled at a temperature other than 0
+
     # -- shared state (several instances) -------------------------------------------------
     redis_url: SecretStr | None = Field(
         default=None, description="Redis for state every instance shares (cooldowns); unset: each process keeps its own."
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
     tracking_buffer_records: int = Field(default=10_000, ge=1)  # in memory while no database and no disk
     session_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _redis_for_a_shared_cache(self) -> Settings:
+        if self.cache == "redis" and self.redis_url is None:
+            raise ValueError("LLMGATEWAY_CACHE=redis needs LLMGATEWAY_REDIS_URL")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

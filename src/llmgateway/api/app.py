@@ -14,13 +14,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from llmgateway.api import engine, export, health, openai_compat, operations, tracking
+from llmgateway.api import admin, engine, export, health, openai_compat, operations, tracking
 from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.banner import startup_banner
 from llmgateway.api.docs import install_docs
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
+from llmgateway.core.cache import response_cache
 from llmgateway.core.gateway import Gateway
 from llmgateway.core.secrets import scrub_logs
 from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
@@ -46,8 +47,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         metrics.watch_tracking(tracker.gauges())
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         shared = redis_state(settings)
+        cache = response_cache(settings, shared.cache_store if shared else None)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer,
-                          shared_cooldowns=shared.cooldowns if shared else None)  # fmt: skip
+                          shared_cooldowns=shared.cooldowns if shared else None, cache=cache)  # fmt: skip
         if shared is not None:
             await shared.cooldowns.start(gateway.cooldowns.mirror)
         scrub_logs(gateway.scrubber)
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
             # cancelled them without waiting: their calls end (and are recorded) first, then
             # the log is drained.
             await gateway.calls_ended(timeout_s=5.0)
+            if cache is not None:
+                await cache.writes_done()
             await tracker.close()
             await gateway.aclose()
             if shared is not None:
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
+    app.include_router(admin.router)
     # The dashboard: static files of the package, reading the APIs above (no build step).
     install_docs(app)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)

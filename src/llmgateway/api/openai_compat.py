@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
+from llmgateway.api.cache_control import cache_header, cache_options
 from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
@@ -77,17 +78,18 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
         response_format=body.response_format,
         api_key=body.api_key,
     )
+    chat.cache = cache_options(body.cache, request.headers)
     chat_request = await gateway.build_named_request(body.model, chat, origin)
-    call = gateway.start(chat_request)
+    call = await gateway.start(chat_request)
     request.state.call = call  # for the access log
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}
-        return await stream_response(request, call, CompletionChunks(include_usage), headers)
+        return await stream_response(request, call, CompletionChunks(include_usage), {**headers, **cache_header(call)})
     result = await unless_the_client_leaves(request, call, call.complete())
     if result is None:
         return client_left_response()
-    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id}
+    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id, **cache_header(call)}
     return Response(
         orjson.dumps(completion(result)),
         media_type="application/json",

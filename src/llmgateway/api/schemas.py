@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from llmgateway.vocabulary.requests import ChatInput
+from llmgateway.vocabulary.requests import CacheOptions, ChatInput
 
 
 class _Lenient(BaseModel):
@@ -111,8 +111,22 @@ ModelName = Annotated[
 ]
 
 
+class CacheControl(BaseModel):
+    """What a request asks of the response cache (when `LLMGATEWAY_CACHE` is on)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ttl: float | None = Field(default=None, gt=0, le=30 * 86400, description="Seconds to keep this answer.")
+    no_cache: bool = Field(default=False, description="Do not answer from the cache.")
+    no_store: bool = Field(default=False, description="Do not store this answer.")
+    paced: bool = Field(default=False, description="Replay a streamed hit at its original pace.")
+    any_temperature: bool = Field(default=False, description="Cache it though its temperature is not 0.")
+
+    def options(self) -> CacheOptions:
+        return CacheOptions(self.ttl, self.no_cache, self.no_store, self.paced, self.any_temperature)
+
+
 class GatewayOptions(BaseModel):
-    """Fields both APIs take beyond the vendors': resilience and sessions."""
+    """Fields both APIs take beyond the vendors': resilience, sessions and the cache."""
 
     session_id: str | None = Field(default=None, max_length=256)
     retries: int | None = Field(default=None, ge=0, le=10, description="Retries on retryable upstream failures.")
@@ -121,6 +135,7 @@ class GatewayOptions(BaseModel):
     )
     timeout: float | None = Field(default=None, gt=0, le=3600, description="Total seconds for the call.")
     first_token_timeout: float | None = Field(default=None, gt=0, le=3600, description="Seconds to the first output.")
+    cache: CacheControl | None = None
 
     def chat(
         self,
@@ -144,6 +159,7 @@ class GatewayOptions(BaseModel):
             fallbacks=list(self.fallbacks or ()),
             timeout_s=self.timeout,
             first_token_timeout_s=self.first_token_timeout,
+            cache=None if self.cache is None else self.cache.options(),
         )
 
 

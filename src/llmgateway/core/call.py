@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from opentelemetry import trace
 
 from llmgateway.core.attempts import AttemptBudget, RetryPolicy, attempt_span, unexpected_failure
+from llmgateway.core.cache import CachedAnswer, CacheUse
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.secrets import SecretScrubber
 from llmgateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
@@ -56,6 +57,7 @@ class Call:
         max_attempts: int,
         on_finish: Callable[[CallResult], Awaitable[None]] | None = None,
         tracer: trace.Tracer | None = None,
+        cache: CacheUse | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
         self.request = targets[0]
@@ -79,6 +81,9 @@ class Call:
         self._error: GatewayError | None = None
         self._result: CallResult | None = None
         self._emitted = False
+        self._cache = cache
+        self._recorded: list[tuple[float, ChatEvent]] = []  # this attempt's events, for the cache
+        self._attempt_started = 0.0
         self._tracer = tracer or _NOOP_TRACER
         self._span = self._tracer.start_span(
             f"chat {self.request.model}",
@@ -105,8 +110,22 @@ class Call:
     def system_fingerprint(self) -> str | None:
         return self._info.system_fingerprint
 
+    @property
+    def cache_status(self) -> str | None:
+        """hit, miss or bypass when the gateway caches answers and this request may be cached."""
+        return self._cache.status if self._cache is not None else None
+
+    @property
+    def cache_key(self) -> str | None:
+        return self._cache.key if self._cache is not None else None
+
     async def output(self) -> AsyncIterator[TextDelta | ToolCallDelta]:
-        """The output events of the first target that answers."""
+        """The output events of the first target that answers (or of the cached answer)."""
+        if self._cache is not None and self._cache.answer is not None:
+            async for event in self._replayed(self._cache.answer.events):
+                yield event
+            self._status = "success"
+            return
         error: GatewayError | None = None
         for target in self._targets:
             self.request = target
@@ -145,12 +164,24 @@ class Call:
                 span.end()  # however the attempt ended, cancelled by a departing client too
             await asyncio.sleep(backoff)
 
+    async def _replayed(self, events: list[tuple[float, ChatEvent]]) -> AsyncIterator[TextDelta | ToolCallDelta]:
+        """A cached answer's events, at once or at the pace they first came."""
+        started = time.monotonic()
+        for at, event in events:
+            if self._cache is not None and self._cache.paced:
+                await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            if self._absorb(event):
+                self._emitted = True
+                yield event  # type: ignore[misc]
+
     async def _attempt(self, adapter: ProviderAdapter, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
         """One upstream call's output. Whatever it raises becomes a `GatewayError`: a stream
         that ends without a finish is `upstream_incomplete`; an exception the adapter did not
         expect is typed by `unexpected_failure`. Client input is checked at the edge, so what
         reaches here is not the client's."""
         heard = False
+        self._recorded.clear()
+        self._attempt_started = time.monotonic()
         try:
             async with aclosing(adapter.stream(target)) as upstream:
                 while (event := await self._next_event(upstream)) is not None:
@@ -181,6 +212,8 @@ class Call:
     def _absorb(self, event: ChatEvent) -> bool:
         """Fold one event into the call's state; True when it is output to pass on."""
         self._collector.observe(event)
+        if self._cache is not None and self._cache.keeps:
+            self._recorded.append((time.monotonic() - self._attempt_started, event))
         if isinstance(event, TextDelta):
             self._text.append(event.text)
             return True
@@ -240,6 +273,12 @@ class Call:
             timings = self._collector.finish()
             spec = self.request.provider.model(self.model) or self.request.model_spec
             cost = cost_usd(spec, tokens)
+            saved = None
+            if self._cache is not None:
+                if self._cache.answer is not None:  # a hit costs nothing: what it would have cost is saved
+                    cost, saved = 0.0, self._cache.answer.cost_usd
+                elif self._status == "success" and self._finish_reason is not None and self._cache.keeps:
+                    self._cache.keep(CachedAnswer(list(self._recorded), cost))
             tool_calls = [self._tool_calls[i] for i in sorted(self._tool_calls)] or None
             finish_reason = self._finish_reason
             if tool_calls and finish_reason in (None, "stop"):
@@ -257,7 +296,7 @@ class Call:
                 system_fingerprint=self._info.system_fingerprint,
                 service_tier=self._info.service_tier,
                 tokens=tokens,
-                metrics=build_metrics(timings, tokens, cost),
+                metrics=build_metrics(timings, tokens, cost, self.cache_status, saved),
                 attempts=self._budget.attempts,
                 error=self._error,
             )

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from llmgateway.catalog import Catalog, ProviderSpec, RouteSpec, RouteTarget
 from llmgateway.core.attempts import RetryPolicy
+from llmgateway.core.cache import ResponseCache
 from llmgateway.core.call import Call
 from llmgateway.core.cooldown import Cooldowns, SharedCooldowns, deployment_of
 from llmgateway.core.embeddings import EmbeddingCall
@@ -34,6 +35,7 @@ from llmgateway.errors import (
 )
 from llmgateway.providers.registry import AdapterRegistry, adapter_is_installed
 from llmgateway.settings import Settings
+from llmgateway.tracking.records import key_fingerprint
 from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
@@ -52,6 +54,7 @@ class Gateway:
         observers: Sequence[CallObserver] = (),
         tracer: trace.Tracer | None = None,
         shared_cooldowns: SharedCooldowns | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -59,6 +62,7 @@ class Gateway:
         self.recorder = recorder
         self._observers = tuple(observers)
         self._tracer = tracer
+        self.cache = cache
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s, shared=shared_cooldowns)
         self.scrubber = SecretScrubber(server_credentials(settings, catalog))
@@ -110,7 +114,7 @@ class Gateway:
             spec = self.provider(provider_id)
             request = self._target(spec, model, chat, origin, self._api_key(spec, chat.api_key))
             request.fallbacks = [self._fallback(name, chat, origin) for name in chat.fallbacks]
-            return await self._bounded_with_history(request, chat)
+            return await self._bounded_with_history(request, chat, f"{provider_id}/{model}")
         except GatewayError as exc:
             self.record_refusal(exc, origin, provider_id, model, chat.session_id)
             raise
@@ -123,7 +127,7 @@ class Gateway:
             ordered = self._balance(deployments, [t.weight for t in route.targets])
             request = ordered[0]
             request.fallbacks = ordered[1:] + [self._fallback(name, chat, origin) for name in (*route.fallbacks, *chat.fallbacks)]
-            return await self._bounded_with_history(request, chat)
+            return await self._bounded_with_history(request, chat, route.name)
         except GatewayError as exc:
             self.record_refusal(exc, origin, route.name, route.name, chat.session_id)
             raise
@@ -169,15 +173,20 @@ class Gateway:
         keyed.sort(key=lambda entry: entry[:2])
         return [d for _, _, d in keyed]
 
-    async def _bounded_with_history(self, request: ChatRequest, chat: ChatInput) -> ChatRequest:
+    async def _bounded_with_history(self, request: ChatRequest, chat: ChatInput, requested: str) -> ChatRequest:
         """The earlier turns of the session put before the request's messages; the request
-        limits are checked on the result, which is what goes upstream."""
+        limits are checked on the result, which is what goes upstream (and what the cache
+        key is made of, with the name the client asked for)."""
         if chat.session_id:
             history = await self.recorder.conversation(chat.session_id)
             if history:
                 for target in (request, *request.fallbacks):
                     target.messages = [*history, *chat.messages]
         check_request_limits(self.settings, request.messages, chat.parameters, chat.tools, chat.response_format)
+        if self.cache is not None:
+            request.cache = chat.cache
+            client_key = chat.api_key if chat.api_key is not None and chat.api_key.get_secret_value() else None
+            request.cache_key = self.cache.key(requested, request, chat.cache, key_fingerprint(client_key))
         return request
 
     async def embed(
@@ -263,8 +272,11 @@ class Gateway:
             return False
         return True
 
-    def start(self, request: ChatRequest) -> Call:
-        """A call, ready to stream: the request, then its fallbacks."""
+    async def start(self, request: ChatRequest) -> Call:
+        """A call, ready to stream: the cached answer, or the request, then its fallbacks."""
+        cache = None
+        if self.cache is not None and request.cache_key is not None:
+            cache = await self.cache.use(request.cache_key, request.cache)
         self._call_started()
         return Call(
             [request, *request.fallbacks],
@@ -278,6 +290,7 @@ class Gateway:
             max_attempts=self.settings.max_attempts,
             on_finish=self._finished,
             tracer=self._tracer,
+            cache=cache,
         )
 
     async def _finished(self, result: CallResult) -> None:

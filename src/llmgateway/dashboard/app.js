@@ -154,6 +154,8 @@ async function showOverview() {
     card("errors", total("errors")),
     card("cost", fmt.usd(total("cost_usd"))),
     card("tokens in / out", `${total("input_tokens")} / ${total("output_tokens")}`),
+    card("cache hit rate", total("cacheable") ? `${((100 * total("cache_hits")) / total("cacheable")).toFixed(1)}%` : "–"),
+    card("saved by the cache", fmt.usd(total("cost_saved_usd"))),
   );
   timeChart($("#ov-requests"), points, [
     { key: "requests", label: "requests", color: "#6aa6ff" },

@@ -38,8 +38,12 @@ def inter_token_latency(timings: Timings, visible_tokens: int) -> float:
     return timings.generation_s / (visible_tokens - 1)
 
 
-def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> dict[str, Any]:
-    return {
+def build_metrics(
+    timings: Timings, tokens: TokenCounts, cost: float | None, cache: str | None = None, cost_saved: float | None = None
+) -> dict[str, Any]:
+    """The metrics of a call; `cache` and `cost_saved_usd` only where the gateway caches answers
+    (a hit's tokens are the original answer's, its cost 0, what it would have cost saved)."""
+    metrics = {
         "input_tokens": tokens.input_tokens,
         "output_tokens": tokens.output_tokens,
         "total_tokens": tokens.total_tokens,
@@ -54,6 +58,10 @@ def build_metrics(timings: Timings, tokens: TokenCounts, cost: float | None) -> 
         "tokens_estimated": tokens.estimated,
         "price_known": cost is not None,
     }
+    if cache is not None:
+        metrics["cache"] = cache
+        metrics["cost_saved_usd"] = cost_saved or 0.0
+    return metrics
 
 
 def openai_usage(tokens: TokenCounts) -> dict[str, Any]:

@@ -54,6 +54,10 @@ class GatewayMetrics:
         self.cost = Counter("llmgateway_cost_usd", "Cost of calls with a known price, in USD.", labels, registry=self.registry)
         self.in_flight = Gauge("llmgateway_requests_in_flight", "Chat and embedding calls under way.",
                                registry=self.registry)  # fmt: skip
+        self.cache_requests = Counter("llmgateway_cache_requests", "Cacheable requests, by what the cache did.",
+                                      ("result",), registry=self.registry)  # fmt: skip
+        self.cache_saved = Counter("llmgateway_cache_saved_usd", "What cache hits would have cost, in USD.",
+                                   registry=self.registry)  # fmt: skip
 
     def watch_tracking(self, gauges: dict[str, Callable[[], float]]) -> None:
         """Gauges read at scrape time from the request log's writer."""
@@ -79,6 +83,10 @@ class GatewayMetrics:
                 self.tokens.labels(provider, model, kind).inc(count)
         if m["cost_usd"]:
             self.cost.labels(provider, model).inc(m["cost_usd"])
+        if "cache" in m:
+            self.cache_requests.labels(m["cache"]).inc()
+            if m["cost_saved_usd"]:
+                self.cache_saved.inc(m["cost_saved_usd"])
 
     def embedded(self, outcome: EmbeddingOutcome) -> None:
         self.in_flight.dec()

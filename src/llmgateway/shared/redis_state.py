@@ -8,6 +8,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from llmgateway.settings import Settings
+from llmgateway.shared.redis_cache import RedisCacheStore
 from llmgateway.shared.redis_cooldowns import RedisCooldowns
 
 
@@ -23,6 +24,7 @@ class RedisState:
         self.cooldowns = RedisCooldowns(
             self.client, settings.redis_prefix, settings.cooldown_failures, settings.cooldown_s, settings.redis_timeout_s
         )
+        self.cache_store = RedisCacheStore(self.client, settings.redis_prefix)
 
     async def reachable(self) -> bool:
         try:

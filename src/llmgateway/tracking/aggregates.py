@@ -29,6 +29,9 @@ def totals_query(group: ColumnElement, conditions: list[Any]) -> Select:
             func.coalesce(func.sum(c.input_tokens), 0).label("input_tokens"),
             func.coalesce(func.sum(c.output_tokens), 0).label("output_tokens"),
             func.sum(c.cost_usd).label("cost_usd"),  # NULL when no row has a price
+            func.sum(case((c.cache == "hit", 1), else_=0)).label("cache_hits"),
+            func.sum(case((c.cache.is_not(None), 1), else_=0)).label("cacheable"),
+            func.coalesce(func.sum(c.cost_saved_usd), 0.0).label("cost_saved_usd"),
         )
         .where(*conditions)
         .group_by(group)

@@ -49,6 +49,8 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "finish_reason": result.finish_reason,
         **{name: metrics[name] for name in FLAT_METRICS},
         "metrics": metrics,
+        "cache": metrics.get("cache"),
+        "cost_saved_usd": metrics.get("cost_saved_usd"),
         "attempts": result.attempts,
         "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),

@@ -45,6 +45,8 @@ requests = Table(
     Column("key_fingerprint", String(32)),
     Column("sanitized", Boolean),  # a value was converted or cut to be stored (see storable.py)
     Column("metrics", Json),  # the answer's `metrics` object, as the client saw it
+    Column("cache", String(8)),  # hit, miss or bypass; null when the request was not cacheable
+    Column("cost_saved_usd", Double),  # what a cache hit would have cost
     # log_id: an integer per row for the reference tracker's `LogDefault.log_id`; SQLite's
     # rowid, a generated identity column on PostgreSQL (see migration 0003). Not inserted.
     Index("ix_requests_created_at", "created_at"),

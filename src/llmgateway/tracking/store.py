@@ -51,7 +51,7 @@ class LogFilter:
 
 # The newest migration's revision. A database already there needs no Alembic at start (its
 # import and script loading cost a tenth of a second and 11 MiB); the tests hold this to the scripts.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 
 def _upgrade_to_head(connection: Connection) -> None:
@@ -196,18 +196,23 @@ class RequestStore:
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,
                 "cost_usd": None if row.cost_usd is None else round(row.cost_usd, 10),
+                "cache_hits": row.cache_hits,
+                "cache_hit_rate": round(row.cache_hits / row.cacheable, 4) if row.cacheable else None,
+                "cost_saved_usd": round(row.cost_saved_usd, 10),
             }
             for row in totals
         ]
 
     async def timeseries(self, where: LogFilter, bucket_s: float) -> list[dict[str, Any]]:
-        """Requests, errors, tokens and cost per time bucket (unix seconds at its start)."""
+        """Requests, errors, tokens, cost and the cache's hits and savings per time bucket (unix
+        seconds at its start)."""
         query = timeseries_query(bucket_index(self.dialect, bucket_s), _conditions(where))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
             {"start": row.group * bucket_s, "requests": row.requests, "errors": row.errors,
-             "input_tokens": row.input_tokens, "output_tokens": row.output_tokens, "cost_usd": row.cost_usd or 0.0}
+             "input_tokens": row.input_tokens, "output_tokens": row.output_tokens, "cost_usd": row.cost_usd or 0.0,
+             "cache_hits": row.cache_hits, "cacheable": row.cacheable, "cost_saved_usd": row.cost_saved_usd}
             for row in rows
         ]  # fmt: skip
 

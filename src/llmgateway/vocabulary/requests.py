@@ -20,6 +20,17 @@ class Origin:
     received_at: float = 0.0  # monotonic
 
 
+@dataclass(frozen=True, slots=True)
+class CacheOptions:
+    """What one request asks of the response cache (when the gateway has one)."""
+
+    ttl_s: float | None = None  # how long to keep this answer; None: the gateway's default
+    no_cache: bool = False  # do not answer from the cache (the answer may still be stored)
+    no_store: bool = False  # do not store this answer
+    paced: bool = False  # replay a streamed hit at the pace it first came, not at once
+    any_temperature: bool = False  # cache it though its temperature is not 0
+
+
 @dataclass(slots=True)
 class ChatInput:
     """What a client asked, before the gateway resolves it into requests for targets."""
@@ -35,6 +46,7 @@ class ChatInput:
     fallbacks: list[str] = field(default_factory=list)  # provider/model or aliases, in order
     timeout_s: float | None = None
     first_token_timeout_s: float | None = None
+    cache: CacheOptions | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +74,8 @@ class ChatRequest:
     timeout_s: float | None = None
     first_token_timeout_s: float | None = None
     fallbacks: list["ChatRequest"] = field(default_factory=list)  # tried in order after this one
+    cache: CacheOptions | None = None
+    cache_key: str | None = None  # set when the gateway caches answers and this one may be cached
 
     @property
     def model_spec(self) -> ModelSpec | None:
