@@ -54,11 +54,11 @@ async def _many_at_once(port: int, openai_emulator: OpenAIEmulator) -> tuple[int
 
 
 def test_500_concurrent_streams_and_memory_returns(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
-    openai_emulator.chunk_delay_s = 0.25  # each stream lasts about 3 s upstream
     with served(tmp_path, LLMGATEWAY_LOG_LEVEL="warning") as (port, process):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             for _ in range(20):
                 c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "warm"})
+        openai_emulator.chunk_delay_s = 0.25  # each stream of a burst lasts about 3 s upstream
         baseline = rss_mib(process.pid)
         started = time.monotonic()
         ok, peak = asyncio.run(_many_at_once(port, openai_emulator))

@@ -255,7 +255,7 @@ def _summary_row(i: int, offset: float, status: str = "success", **columns: Any)
 
 
 def _summary_rows() -> list[dict]:
-    return [
+    rows = [
         *(_summary_row(i, off, latency_s=lat, input_tokens=10, output_tokens=5, cost_usd=0.001,
                        time_to_first_token_s=ttft)
           for i, (off, lat, ttft) in enumerate([(0, 0.5, 0.15), (10, 0.1, None), (59, 0.4, 0.05), (60, 0.2, None),
@@ -264,6 +264,10 @@ def _summary_rows() -> list[dict]:
         _summary_row(11, 200, "cancelled", output_tokens=3),
         _summary_row(12, 0, latency_s=1.0, provider="anthropic", model_requested="claude-sonnet-4-5", input_tokens=7),
     ]  # fmt: skip
+    rows[0].update(cache="miss", cost_saved_usd=0.0)
+    rows[1].update(cache="hit", cost_saved_usd=0.002)
+    rows[3].update(cache="bypass", cost_saved_usd=0.0)
+    return rows
 
 
 async def test_stats_and_timeseries_are_exact(database_url: str) -> None:
@@ -279,11 +283,13 @@ async def test_stats_and_timeseries_are_exact(database_url: str) -> None:
         "time_to_first_token_p50_s": pytest.approx(0.10, abs=1e-12),  # halfway between 0.05 and 0.15
         "time_to_first_token_p95_s": pytest.approx(0.145, abs=1e-12),
         "input_tokens": 50, "output_tokens": 28, "cost_usd": pytest.approx(0.005, abs=1e-12),
+        "cache_hits": 1, "cache_hit_rate": 0.3333, "cost_saved_usd": pytest.approx(0.002, abs=1e-12),  # 1 hit of 3 cacheable
     }  # fmt: skip
     assert by_provider["anthropic"] == {
         "provider": "anthropic", "requests": 1, "errors": 0, "cancelled": 0,
         "latency_p50_s": 1.0, "latency_p95_s": 1.0, "time_to_first_token_p50_s": None,
         "time_to_first_token_p95_s": None, "input_tokens": 7, "output_tokens": 0, "cost_usd": None,
+        "cache_hits": 0, "cache_hit_rate": None, "cost_saved_usd": 0.0,
     }  # fmt: skip
     assert [s["model"] for s in await store.stats("model", LogFilter())] == ["claude-sonnet-4-5", "gpt-4o-mini"]
     series = await store.timeseries(LogFilter(provider="openai"), 60)
@@ -291,6 +297,8 @@ async def test_stats_and_timeseries_are_exact(database_url: str) -> None:
         (0, 3, 0, 15), (60, 2, 0, 10), (180, 2, 1, 3),
     ]  # fmt: skip
     assert series[0]["cost_usd"] == pytest.approx(0.003, abs=1e-12) and series[2]["cost_usd"] == 0.0
+    assert [(b["cache_hits"], b["cacheable"]) for b in series] == [(1, 2), (0, 1), (0, 0)]
+    assert series[0]["cost_saved_usd"] == pytest.approx(0.002, abs=1e-12) and series[1]["cost_saved_usd"] == 0.0
     await store.aclose()
 
 
@@ -415,20 +423,28 @@ def test_schema_head_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == store_module.SCHEMA_HEAD
 
 
-async def test_a_database_one_revision_behind_is_migrated_at_start(tmp_path: Path) -> None:
+async def test_a_database_two_revisions_behind_is_migrated_at_start(tmp_path: Path) -> None:
+    """A request log left at revision 0003 (as an older release made it) is brought to the
+    head at start: the schema check does not skip what is missing."""
+    import sqlalchemy
+    from alembic import command
+    from alembic.config import Config
+
     path = tmp_path / "old.db"
-    store = RequestStore(f"sqlite+aiosqlite:///{path}")
-    await store.migrate()
-    await store.engine.dispose()
-    with sqlite3.connect(path) as db:  # as a gateway of the previous release left it
-        db.execute("DROP TABLE conversations")
-        db.execute("UPDATE alembic_version SET version_num = '0003'")
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(Path(store_module.__file__).with_name("migrations")))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    engine.dispose()
     store = RequestStore(f"sqlite+aiosqlite:///{path}")
     await store.migrate()
     await store.engine.dispose()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(store_module.SCHEMA_HEAD,)]
         assert db.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
+        assert {"cache", "cost_saved_usd"} <= {row[1] for row in db.execute("PRAGMA table_info(requests)")}
 
 
 def test_settings_default_to_sqlite_in_the_working_directory() -> None:
