@@ -5,7 +5,10 @@ process on loopback, then sends the same chat request straight to the upstream a
 the gateway at 1 and 32 concurrent connections, non-streaming and streaming, and prints a
 table. Run from the repository root:
 
-    .venv/bin/python bench/bench_gateway.py [--requests 400] [--tracking on|off]
+    .venv/bin/python bench/bench_gateway.py [--requests 400] [--tracking on|off] [--cache]
+
+With `--cache` the gateway caches answers in memory, and the table compares misses (each
+request new, so answered upstream and stored) with hits (the same request again).
 """
 
 from __future__ import annotations
@@ -62,17 +65,19 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def load(url: str, body: dict, concurrency: int, requests: int, headers: dict) -> tuple[float, list[float]]:
-    """Send `requests` requests, `concurrency` at a time; returns (wall seconds, latencies)."""
+async def load(url: str, body: dict, concurrency: int, requests: int, headers: dict, vary: bool = False) -> tuple[float, list[float]]:
+    """Send `requests` requests, `concurrency` at a time; returns (wall seconds, latencies).
+    With `vary`, each request's `chat_input` is new (for the cache: every one a miss)."""
     latencies: list[float] = []
     queue = iter(range(requests))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
 
         async def worker() -> None:
-            for _ in queue:
+            for i in queue:
+                sent = {**body, "chat_input": f"{body['chat_input']} #{i} {time.time_ns()}"} if vary else body
                 started = time.perf_counter()
-                async with client.stream("POST", url, json=body) as response:
+                async with client.stream("POST", url, json=sent) as response:
                     async for _chunk in response.aiter_raw():
                         pass
                     if response.status_code != 200:
@@ -92,10 +97,26 @@ def row(name: str, wall: float, latencies: list[float], cpu_ms: float | None) ->
     return f"| {name} | {len(lat) / wall:.0f} | {p50:.2f} | {p99:.2f} | {cpu} |"
 
 
+def cache_rows(pid: int, url: str, requests: int) -> list[str]:
+    """Misses (new requests: upstream, then stored) against hits (the same request again)."""
+    lines = []
+    for stream in (False, True):
+        mode = "streaming" if stream else "non-streaming"
+        body = {**BODY, "is_stream": stream}
+        for concurrency in (1, 32):
+            for name, vary in (("miss", True), ("hit", False)):
+                cpu_before = cpu_seconds(pid)
+                wall, lat = asyncio.run(load(url, body, concurrency, requests, {}, vary=vary))
+                cpu_ms = (cpu_seconds(pid) - cpu_before) / requests * 1000
+                lines.append(row(f"{mode} cache {name}, c={concurrency}", wall, lat, cpu_ms))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--tracking", choices=["on", "off"], default="on")
+    parser.add_argument("--cache", action="store_true", help="compare cache misses with hits (memory cache)")
     args = parser.parse_args()
 
     upstream_port, gateway_port = free_port(), free_port()
@@ -112,6 +133,7 @@ def main() -> None:
         "LLMGATEWAY_TRACKING_ENABLED": "true" if args.tracking == "on" else "false",
         "LLMGATEWAY_LOG_LEVEL": "warning",
         "LLMGATEWAY_ACCESS_LOG": "false",  # measured apart: it writes a line per request
+        "LLMGATEWAY_CACHE": "memory" if args.cache else "off",
     }
     gateway = subprocess.Popen(
         [str(Path(sys.executable).with_name("llmgateway")), "serve", "--port", str(gateway_port)], cwd=workdir, env=env
@@ -130,6 +152,10 @@ def main() -> None:
             "|---|---:|---:|---:|---:|",
         ]
         asyncio.run(load(through, BODY, 8, 50, {}))  # warm-up
+        if args.cache:
+            lines += cache_rows(gateway.pid, through, args.requests)
+            print("\n".join(lines))
+            return
         for stream in (False, True):
             for concurrency in (1, 32):
                 mode = "streaming" if stream else "non-streaming"

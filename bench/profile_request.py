@@ -30,26 +30,27 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_gateway import free_port, wait_until_up  # noqa: E402
 from tests.emulators.openai import VALID_KEY  # noqa: E402
 
-# Where a frame's code lives, by a fragment of its file path: the first match names it.
-PLACES = (
-    ("llmgateway (ours)", "/llmgateway/"),
-    ("HTTP client (httpx2, httpcore2, h11, anyio)", ("/httpx2/", "/httpcore2/", "/h11/", "/anyio/", "/httpx/", "/httpcore/")),
-    ("vendor SDK (openai)", "/openai/"),
-    ("server and framework (uvicorn, starlette, fastapi)", ("/uvicorn/", "/starlette/", "/fastapi/", "/httptools/")),
-    ("validation (pydantic)", ("/pydantic/", "/pydantic_core/")),
-    ("request log (sqlalchemy, aiosqlite)", ("/sqlalchemy/", "/aiosqlite/", "sqlite3")),
-    ("metrics export (prometheus_client)", "/prometheus_client/"),
-    ("asyncio and the event loop", ("/asyncio/", "uvloop")),
-    ("logging", "/logging/"),
-    ("json (orjson, json)", ("orjson", "/json/")),
-)
+# Where a frame's code lives, by the top-level package of its file (py-spy names files from
+# their package: `llmgateway/core/call.py`, `httpcore2/_async/...`, `asyncio/events.py`).
+PLACES = {
+    "llmgateway": "llmgateway (ours)",
+    **dict.fromkeys(("httpx2", "httpcore2", "h11", "anyio", "httpx", "httpcore", "sniffio"), "HTTP client (httpx2, httpcore2, h11, anyio)"),
+    "openai": "vendor SDK (openai)",
+    **dict.fromkeys(("uvicorn", "starlette", "fastapi", "httptools"), "server and framework (uvicorn, starlette, fastapi)"),
+    **dict.fromkeys(("pydantic", "pydantic_core", "typing_extensions"), "validation (pydantic)"),
+    **dict.fromkeys(("sqlalchemy", "aiosqlite", "sqlite3"), "request log (sqlalchemy, aiosqlite)"),
+    "prometheus_client": "metrics export (prometheus_client)",
+    **dict.fromkeys(("asyncio", "selectors", "uvloop", "contextvars"), "asyncio and the event loop"),
+    "logging": "logging",
+    **dict.fromkeys(("orjson", "json"), "json (orjson, json)"),
+}  # fmt: skip
 
 
 def place_of(frame: str) -> str:
-    for name, fragments in PLACES:
-        if any(fragment in frame for fragment in ((fragments,) if isinstance(fragments, str) else fragments)):
-            return name
-    return "other (stdlib, C, interpreter)"
+    """`function (package/module.py:line)` -> where it lives."""
+    path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0]
+    top = path.split("/")[0].removesuffix(".py")
+    return PLACES.get(top, "stdlib and the rest")
 
 
 async def drive(url: str, seconds: float, concurrency: int, stream: bool) -> int:
@@ -100,15 +101,21 @@ def main() -> None:
         gateway.wait(timeout=30)
         upstream.wait(timeout=30)
     own: collections.Counter[str] = collections.Counter()
+    functions: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
-        own[place_of(stack.split(";")[-1])] += int(samples)
+        leaf = stack.split(";")[-1]
+        own[place_of(leaf)] += int(samples)
+        functions[leaf.rpartition(":")[0] + ")"] += int(samples)
     total = sum(own.values())
     kind = "streaming" if args.stream else "non-streaming"
     print(f"{count} {kind} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time\n")
     print("| where the code lives | share of CPU samples |\n|---|---:|")
     for name, samples in own.most_common():
         print(f"| {name} | {100 * samples / total:.1f}% |")
+    print("\n| the 15 functions with the most own time | share |\n|---|---:|")
+    for name, samples in functions.most_common(15):
+        print(f"| `{name}` | {100 * samples / total:.1f}% |")
 
 
 if __name__ == "__main__":
