@@ -76,6 +76,7 @@ SETTINGS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "tracking_buffer_records": ("test_tracking.py::test_the_writer_takes_its_bounds_from_the_settings",
                                 "test_crash_durability.py::test_full_disk_holds_records_in_memory_then_stores_them"),
     "session_cache_bytes": ("test_bounds.py::test_session_cache_is_bounded_in_bytes",),
+    "drain_s": ("test_serve_cli.py::test_sigterm_turns_readiness_off_while_it_still_serves_then_exits",),
     "shutdown_grace_s": ("test_serve_cli.py::test_shutdown_grace_cuts_what_is_still_running_and_records_it",
                          "test_shutdown_and_secrets.py::test_sigterm_under_load_loses_no_record"),
 }  # fmt: skip

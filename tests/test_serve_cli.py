@@ -196,3 +196,20 @@ def test_start_banner_says_where_to_go_what_is_ready_and_where_records_go(tmp_pa
     ]
     assert "    anthropic: set ANTHROPIC_API_KEY" in banner
     assert "    bedrock: set AWS credentials (e.g. AWS_ACCESS_KEY_ID or ~/.aws/credentials)" in banner
+
+
+def test_sigterm_turns_readiness_off_while_it_still_serves_then_exits(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:  # fmt: skip
+    """With LLMGATEWAY_DRAIN_S, SIGTERM first makes `/health/ready` a 503 `draining` while
+    requests are still answered; the server stops only after the drain."""
+    with served(tmp_path, LLMGATEWAY_DRAIN_S="4") as (port, process):
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health/ready").json()["status"] == "ready"
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        while (ready := httpx.get(f"{base}/health/ready")).status_code == 200:
+            assert time.monotonic() < deadline, "readiness did not turn off"
+            time.sleep(0.02)
+        assert ready.status_code == 503 and ready.json() == {"status": "draining", "checks": {}}
+        served_while_draining = httpx.post(f"{base}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi"})
+        assert served_while_draining.status_code == 200 and process.poll() is None
+        assert process.wait(timeout=30) == -signal.SIGTERM  # uvicorn ends by re-raising the signal it took

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     tracking_buffer_records: int = Field(default=10_000, ge=1)  # in memory while no database and no disk
     session_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    drain_s: float = Field(default=0.0, ge=0, le=300)  # after SIGTERM, seconds of 503 readiness while still serving
 
     @model_validator(mode="after")
     def _redis_for_a_shared_cache(self) -> Settings:

@@ -18,6 +18,7 @@ from llmgateway.api import admin, engine, export, health, openai_compat, operati
 from llmgateway.api.access import MasterKeyMiddleware
 from llmgateway.api.banner import startup_banner
 from llmgateway.api.docs import install_docs
+from llmgateway.api.draining import drain_on_sigterm
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
@@ -61,9 +62,11 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         if settings.log_level in ("debug", "info"):
             print(startup_banner(gateway, settings.host, settings.port), file=sys.stderr, flush=True)
         app.state.warming = warming = asyncio.create_task(gateway.warm_up(), name="llmgateway-warm-up")
+        stop_draining = drain_on_sigterm(app.state, settings.drain_s)
         try:
             yield
         finally:
+            stop_draining()
             warming.cancel()
             # uvicorn has stopped accepting and let in-flight requests finish, or, past the grace,
             # cancelled them without waiting: their calls end (and are recorded) first, then
