@@ -62,6 +62,7 @@ SETTINGS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "cache_any_temperature": ("test_cache.py::test_a_sampled_answer_is_cached_only_when_asked",),
     "redis_url": ("test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",
                   "test_many_instances.py::test_redis_down_mid_run_fails_no_request_and_comes_back"),
+    "limits_without_redis": ("test_governance.py::test_limits_with_redis_down_follow_the_operators_choice",),
     "redis_prefix": ("test_many_instances.py::test_a_prefix_keeps_gateways_on_one_redis_apart",),
     "redis_timeout_s": ("test_many_instances.py::test_a_redis_that_never_answers_holds_nothing_up",),
     "catalog": ("test_resilience.py::test_route_balances_by_weight_over_keys_and_deployments",),
@@ -146,6 +147,15 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "cache hits are recorded, counted, shown and purgeable": (
         "test_cache.py::test_hits_are_recorded_counted_and_purged",
         "test_dashboard_browser.py::test_overview_shows_the_cache_hit_rate_and_what_it_saved"),
+    "virtual keys: stored as keyed hashes, carried by records, refused when bad, limited to models": (
+        "test_governance.py::test_a_key_opens_both_apis_and_its_requests_carry_it",
+        "test_governance.py::test_a_bad_key_is_a_401_and_recorded",
+        "test_governance.py::test_a_key_may_use_only_its_models_and_not_the_admin_api"),
+    "requests a minute per key and team, exact on one instance and on three": (
+        "test_governance.py::test_requests_a_minute_hold_exactly_on_one_instance",
+        "test_governance.py::test_a_teams_limit_counts_all_its_keys",
+        "test_governance.py::test_three_instances_hold_the_limit_exactly_and_revoke_at_once"),
+    "keys and teams from the CLI": ("test_governance.py::test_keys_and_teams_from_the_cli",),
     "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
     "instances share sessions, cooldowns and one log; SIGTERM to one fails nothing elsewhere": (
         "test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",),

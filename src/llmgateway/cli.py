@@ -114,6 +114,53 @@ def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:
     return response.json()
 
 
+def _admin(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """A call of the admin API, with the master key of this environment (LLMGATEWAY_MASTER_KEY)."""
+    import httpx
+
+    master_key = get_settings().master_key
+    if master_key is None:
+        raise SystemExit("llmgateway: set LLMGATEWAY_MASTER_KEY (the gateway's) to manage keys and teams")
+    url = _gateway_url(args)
+    try:
+        response = httpx.request(method, f"{url}/api/admin{path}", json=body, timeout=30,
+                                 headers={"Authorization": f"Bearer {master_key.get_secret_value()}"})  # fmt: skip
+    except httpx.TransportError:
+        raise SystemExit(f"llmgateway: cannot reach the gateway at {url}; start it with `llmgateway serve`") from None
+    if response.status_code >= 400:
+        raise SystemExit(f"llmgateway: {response.json().get('error', {}).get('message', response.text)}")
+    return response.json()
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        expires = args.expires_in_days * 86400 if args.expires_in_days else None
+        key = _admin(args, "POST", "/keys", {"name": args.name, "owner": args.owner, "team": args.team, "models": args.model or None,
+                                             "rpm": args.rpm, "expires_in_s": expires})  # fmt: skip
+        print(f"{key['key']}\n(key {key['id']}: shown once, keep it now)")
+    elif args.action == "list":
+        for key in _admin(args, "GET", "/keys"):
+            state = "revoked" if key["revoked_at"] else "active"
+            print(f"{key['id']}  {key['hint']}...  {key['name']:<20} {state:<8} rpm {key['rpm'] or '-'}  "
+                  f"models {','.join(key['allowed_models'] or ['*'])}")  # fmt: skip
+    elif args.action == "show":
+        print(json.dumps(_admin(args, "GET", f"/keys/{args.name}"), indent=2))
+    else:
+        _admin(args, "POST", f"/keys/{args.name}/revoke")
+        print(f"revoked {args.name}")
+    return 0
+
+
+def _teams(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        team = _admin(args, "POST", "/teams", {"name": args.name, "rpm": args.rpm})
+        print(f"{team['id']}  {team['name']}")
+    else:
+        for team in _admin(args, "GET", "/teams"):
+            print(f"{team['id']}  {team['name']:<20} rpm {team['rpm'] or '-'}")
+    return 0
+
+
 def _providers(args: argparse.Namespace) -> int:
     for provider_id, detail in _get(args, "/api/engine/providers", detail="true").items():
         state = "ready" if detail["ready"] else "missing: " + ", ".join(detail["missing"])
@@ -178,6 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, default=20, help="how many (default 20)")
     logs.add_argument("--url", help=url_help)
     logs.set_defaults(handler=_logs)
+
+    keys = commands.add_parser("keys", help="virtual keys: create, list, show, revoke (needs LLMGATEWAY_MASTER_KEY)")
+    keys.add_argument("action", choices=["create", "list", "show", "revoke"])
+    keys.add_argument("name", nargs="?", help="the new key's name (create), or a key's id (show, revoke)")
+    keys.add_argument("--team", help="the team's name or id")
+    keys.add_argument("--owner")
+    keys.add_argument("--model", action="append", help="a model the key may use (provider/model, provider/*, a route); repeatable")
+    keys.add_argument("--rpm", type=int, help="requests a minute")
+    keys.add_argument("--expires-in-days", type=float)
+    keys.add_argument("--url", help=url_help)
+    keys.set_defaults(handler=_keys)
+
+    teams = commands.add_parser("teams", help="teams: create, list (needs LLMGATEWAY_MASTER_KEY)")
+    teams.add_argument("action", choices=["create", "list"])
+    teams.add_argument("name", nargs="?")
+    teams.add_argument("--rpm", type=int, help="requests a minute, for the team's keys together")
+    teams.add_argument("--url", help=url_help)
+    teams.set_defaults(handler=_teams)
     return parser
 
 

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = "llmgateway"  # of every key and channel, so gateways can share one Redis apart
     redis_timeout_s: float = Field(default=0.25, gt=0)  # per Redis call; past it the process goes on alone
+    limits_without_redis: Literal["local", "refuse"] = "local"  # rate limits while Redis is down
 
     # -- catalog --------------------------------------------------------------------------
     catalog: Path | None = Field(

@@ -1,9 +1,18 @@
-"""`/api/admin`: operations on the gateway's state (behind the master key when one is set)."""
+"""`/api/admin`: operations on the gateway's state: the response cache, teams and virtual keys.
+
+Behind the master key (a virtual key gets 403). Keys and teams need the master key set and the
+request log's database (where they are kept).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+import time
+from typing import Any
 
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmgateway.core.governance import Governance
 from llmgateway.errors import BadRequestError
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -23,3 +32,70 @@ async def purge_cache(
         raise CacheOffError("the response cache is off (LLMGATEWAY_CACHE=off): there is nothing to purge")
     purged = int(await cache.store.delete(key)) if key is not None else await cache.store.clear()
     return {"purged": purged}
+
+
+class GovernanceOffError(BadRequestError):
+    error_type = "keys_off"
+
+
+def _governance(request: Request) -> Governance:
+    governance = request.app.state.gateway.governance
+    if governance is None:
+        raise GovernanceOffError("virtual keys need LLMGATEWAY_MASTER_KEY and the request log (tracking) on")
+    return governance
+
+
+class NewTeam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    rpm: int | None = Field(default=None, ge=1, description="Requests a minute for all the team's keys together.")
+    metadata: dict[str, Any] | None = None
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    owner: str | None = Field(default=None, max_length=128)
+    team: str | None = Field(default=None, description="A team's name or id.")
+    models: list[str] | None = Field(default=None, max_length=100,
+                                     description="provider/model, provider/* or route names; none: every model")  # fmt: skip
+    rpm: int | None = Field(default=None, ge=1, description="Requests a minute for this key.")
+    expires_in_s: float | None = Field(default=None, gt=0, description="Seconds until the key stops working.")
+    metadata: dict[str, Any] | None = None
+
+
+@router.post("/teams", summary="Create a team", status_code=201)
+async def create_team(body: NewTeam, request: Request) -> dict:
+    return await _governance(request).keys.create_team(body.name, body.rpm, body.metadata)
+
+
+@router.get("/teams", summary="The teams")
+async def list_teams(request: Request) -> list[dict]:
+    return await _governance(request).keys.teams()
+
+
+@router.post("/keys", summary="Create a virtual key (shown once, in `key`)", status_code=201)
+async def create_key(body: NewKey, request: Request) -> dict:
+    governance = _governance(request)
+    team_id = (await governance.keys.team(body.team))["id"] if body.team else None
+    key, key_hash, hint = governance.new_key()
+    row = await governance.keys.create_key(
+        key_hash, hint, name=body.name, owner=body.owner, team_id=team_id, allowed_models=body.models, rpm=body.rpm,
+        expires_at=time.time() + body.expires_in_s if body.expires_in_s else None, metadata=body.metadata,
+    )  # fmt: skip
+    return {**row, "key": key}
+
+
+@router.get("/keys", summary="The virtual keys (never the keys themselves)")
+async def list_keys(request: Request) -> list[dict]:
+    return await _governance(request).keys.keys()
+
+
+@router.get("/keys/{key_id}", summary="One virtual key")
+async def show_key(key_id: str, request: Request) -> dict:
+    return await _governance(request).keys.key(key_id)
+
+
+@router.post("/keys/{key_id}/revoke", summary="Revoke a key: refused on every instance from now on")
+async def revoke_key(key_id: str, request: Request) -> dict:
+    return await _governance(request).keys.revoke(key_id)

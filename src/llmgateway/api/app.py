@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
 from llmgateway.api import admin, engine, export, health, openai_compat, operations, tracking
-from llmgateway.api.access import MasterKeyMiddleware
+from llmgateway.api.access import AccessMiddleware
 from llmgateway.api.banner import startup_banner
 from llmgateway.api.docs import install_docs
 from llmgateway.api.draining import drain_on_sigterm
@@ -24,6 +24,7 @@ from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.cache import response_cache
 from llmgateway.core.gateway import Gateway
+from llmgateway.core.governance import governance_of
 from llmgateway.core.secrets import scrub_logs
 from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
 from llmgateway.observability.prometheus import GatewayMetrics
@@ -49,8 +50,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         shared = redis_state(settings)
         cache = response_cache(settings, shared.cache_store if shared else None)
+        governance = governance_of(settings, tracker, shared.rate_limiter if shared else None)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer,
-                          shared_cooldowns=shared.cooldowns if shared else None, cache=cache)  # fmt: skip
+                          shared_cooldowns=shared.cooldowns if shared else None, cache=cache, governance=governance)  # fmt: skip
         if shared is not None:
             await shared.cooldowns.start(gateway.cooldowns.mirror)
         scrub_logs(gateway.scrubber)
@@ -92,7 +94,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     install_error_handlers(app)
     # Added innermost first: CORS answers preflights, intake stamps and bounds, then access.
     if settings.master_key is not None:
-        app.add_middleware(MasterKeyMiddleware, master_key=settings.master_key.get_secret_value())
+        app.add_middleware(AccessMiddleware, master_key=settings.master_key.get_secret_value())
     app.add_middleware(
         RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
     )

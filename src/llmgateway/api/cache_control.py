@@ -3,8 +3,7 @@
 Both APIs take a `cache` object in the body (`{"ttl", "no_cache", "no_store", "paced",
 "any_temperature"}`); `/v1`, whose clients cannot always add body fields, also takes
 `x-llmgateway-cache-ttl`, `-no-cache`, `-no-store`, `-paced` and `-any-temperature` headers
-(the body's fields win). Every answer of a cacheable request says `x-llmgateway-cache: hit`,
-`miss` or `bypass`, and its key (`x-llmgateway-cache-key`, a hash that reveals nothing).
+(the body's fields win). What the cache did is in each answer's headers (call_headers.py).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from llmgateway.api.schemas import CacheControl
-from llmgateway.core.call import Call
 from llmgateway.errors import ValidationFailedError
 from llmgateway.vocabulary.requests import CacheOptions
 
@@ -34,11 +32,3 @@ def cache_options(body: CacheControl | None, headers: Headers) -> CacheOptions |
         error = exc.errors()[0]
         raise ValidationFailedError(f"{_HEADER_PREFIX}{str(error['loc'][0]).replace('_', '-')}: {error['msg']}") from None
     return merged.options()
-
-
-def cache_header(call: Call) -> dict[str, str]:
-    """What the cache did, and the answer's key (for `DELETE /api/admin/cache?key=`)."""
-    status = call.cache_status
-    if status is None:
-        return {}
-    return {"x-llmgateway-cache": status, "x-llmgateway-cache-key": call.cache_key or ""}

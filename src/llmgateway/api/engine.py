@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from llmgateway.api.cache_control import cache_header
+from llmgateway.api.call_headers import call_headers
 from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import EngineChatBody
@@ -30,15 +30,16 @@ def gateway_of(request: Request) -> Gateway:
 @router.post("/chat/{provider}", summary="Chat with a provider's model, streamed or not")
 async def chat(provider: str, body: EngineChatBody, request: Request) -> Response:
     gateway = gateway_of(request)
-    call = await gateway.start(await engine_request(gateway, provider, body, origin_of(request, "engine")))
+    chat_request = await engine_request(gateway, provider, body, origin_of(request, "engine"))
+    call = await gateway.start(chat_request)
     request.state.call = call  # for the access log
     if body.is_stream:
         json_chunks = not wants_server_sent_events(request.headers.get("accept"))
-        return await stream_response(request, call, EngineChunks(encode_once=True), cache_header(call), json_chunks=json_chunks)
+        return await stream_response(request, call, EngineChunks(encode_once=True), call_headers(call, chat_request), json_chunks=json_chunks)
     result = await unless_the_client_leaves(request, call, call.complete())
     if result is None:
         return client_left_response()
-    return Response(orjson.dumps(engine_response(result)), media_type="application/json", headers=cache_header(call))
+    return Response(orjson.dumps(engine_response(result)), media_type="application/json", headers=call_headers(call, chat_request))
 
 
 async def engine_request(gateway: Gateway, provider: str, body: EngineChatBody, origin: Origin) -> ChatRequest:

@@ -85,6 +85,7 @@ class RequestIntakeMiddleware:
 
 
 def origin_of(request: Request, surface: str) -> Origin:
-    """The request's surface, client address, and arrival time (monotonic)."""
-    arrived = request.scope.get("state", {}).get("received_at") or time.monotonic()
-    return Origin(surface, request.client.host if request.client else None, arrived)
+    """The request's surface, client address, arrival time (monotonic), and virtual key."""
+    state = request.scope.get("state", {})
+    arrived = state.get("received_at") or time.monotonic()
+    return Origin(surface, request.client.host if request.client else None, arrived, state.get("virtual_key"))

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
-from llmgateway.api.cache_control import cache_header, cache_options
+from llmgateway.api.cache_control import cache_options
+from llmgateway.api.call_headers import call_headers
 from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
@@ -85,11 +86,11 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}
-        return await stream_response(request, call, CompletionChunks(include_usage), {**headers, **cache_header(call)})
+        return await stream_response(request, call, CompletionChunks(include_usage), {**headers, **call_headers(call, chat_request)})
     result = await unless_the_client_leaves(request, call, call.complete())
     if result is None:
         return client_left_response()
-    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id, **cache_header(call)}
+    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id, **call_headers(call, chat_request)}
     return Response(
         orjson.dumps(completion(result)),
         media_type="application/json",

@@ -21,6 +21,7 @@ from llmgateway.core.cache import ResponseCache
 from llmgateway.core.call import Call
 from llmgateway.core.cooldown import Cooldowns, SharedCooldowns, deployment_of
 from llmgateway.core.embeddings import EmbeddingCall
+from llmgateway.core.governance import Governance
 from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.provider_setup import ProviderSetup
@@ -55,6 +56,7 @@ class Gateway:
         tracer: trace.Tracer | None = None,
         shared_cooldowns: SharedCooldowns | None = None,
         cache: ResponseCache | None = None,
+        governance: Governance | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -63,6 +65,7 @@ class Gateway:
         self._observers = tuple(observers)
         self._tracer = tracer
         self.cache = cache
+        self.governance = governance
         self._retry_policy = RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s)
         self.cooldowns = Cooldowns(settings.cooldown_failures, settings.cooldown_s, shared=shared_cooldowns)
         self.scrubber = SecretScrubber(server_credentials(settings, catalog))
@@ -111,6 +114,7 @@ class Gateway:
         if route is not None:
             return await self.build_route_request(route, chat, origin)
         try:
+            Governance.check_model(origin.key, f"{provider_id}/{model}")
             spec = self.provider(provider_id)
             request = self._target(spec, model, chat, origin, self._api_key(spec, chat.api_key))
             request.fallbacks = [self._fallback(name, chat, origin) for name in chat.fallbacks]
@@ -123,6 +127,7 @@ class Gateway:
         """A request for a named route: its deployments in weighted random order (cooling ones
         last), then the route's fallbacks, then the request's own."""
         try:
+            Governance.check_model(origin.key, route.name)
             deployments = [self._route_target(target, chat, origin) for target in route.targets]
             ordered = self._balance(deployments, [t.weight for t in route.targets])
             request = ordered[0]
@@ -183,10 +188,14 @@ class Gateway:
                 for target in (request, *request.fallbacks):
                     target.messages = [*history, *chat.messages]
         check_request_limits(self.settings, request.messages, chat.parameters, chat.tools, chat.response_format)
+        key = request.origin.key
+        if key is not None and self.governance is not None:
+            request.rate_limit_headers = await self.governance.admit(key)
         if self.cache is not None:
             request.cache = chat.cache
             client_key = chat.api_key if chat.api_key is not None and chat.api_key.get_secret_value() else None
-            request.cache_key = self.cache.key(requested, request, chat.cache, key_fingerprint(client_key))
+            tenant = "|".join(filter(None, [(key.team_id or key.id) if key else None, key_fingerprint(client_key)]))
+            request.cache_key = self.cache.key(requested, request, chat.cache, tenant or None)
         return request
 
     async def embed(
@@ -247,6 +256,7 @@ class Gateway:
             session_id=session_id,
             client_address=origin.client_address,
             latency_s=time.monotonic() - origin.received_at if origin.received_at else 0.0,
+            key=origin.key,
         )
         for observer in self._observers:
             observer.refused(self.catalog.provider(provider_id), model)

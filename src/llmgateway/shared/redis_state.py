@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from llmgateway.settings import Settings
 from llmgateway.shared.redis_cache import RedisCacheStore
 from llmgateway.shared.redis_cooldowns import RedisCooldowns
+from llmgateway.shared.redis_rate_limits import RedisRateLimiter
 
 
 class RedisState:
@@ -25,6 +26,7 @@ class RedisState:
             self.client, settings.redis_prefix, settings.cooldown_failures, settings.cooldown_s, settings.redis_timeout_s
         )
         self.cache_store = RedisCacheStore(self.client, settings.redis_prefix)
+        self.rate_limiter = RedisRateLimiter(self.client, settings.redis_prefix)
 
     async def reachable(self) -> bool:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.requests import KeyPrincipal
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
 # The metrics kept as columns too (beside the whole `metrics` object), for filtering and SQL.
@@ -54,6 +55,7 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "attempts": result.attempts,
         "client_address": request.origin.client_address,
         "key_fingerprint": key_fingerprint(request.api_key),
+        **_governed_by(request.origin.key),
     }
 
 
@@ -97,6 +99,7 @@ def record_of_refusal(
     session_id: str | None,
     client_address: str | None,
     latency_s: float,
+    key: KeyPrincipal | None = None,
 ) -> dict[str, Any]:
     """A request refused before any upstream call (unknown provider, no key, bad parameter)."""
     now = time.time()
@@ -114,7 +117,12 @@ def record_of_refusal(
         "http_status": error.status_code,
         "latency_s": latency_s,
         "client_address": client_address,
+        **_governed_by(key),
     }
+
+
+def _governed_by(key: KeyPrincipal | None) -> dict[str, Any]:
+    return {"virtual_key_id": key.id, "team_id": key.team_id} if key is not None else {}
 
 
 def record_of_client_log(log: dict[str, Any], client_address: str | None) -> dict[str, Any]:

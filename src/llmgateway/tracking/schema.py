@@ -47,6 +47,8 @@ requests = Table(
     Column("metrics", Json),  # the answer's `metrics` object, as the client saw it
     Column("cache", String(8)),  # hit, miss or bypass; null when the request was not cacheable
     Column("cost_saved_usd", Double),  # what a cache hit would have cost
+    Column("virtual_key_id", String(36)),  # the virtual key the request came with, and its team
+    Column("team_id", String(36)),
     # log_id: an integer per row for the reference tracker's `LogDefault.log_id`; SQLite's
     # rowid, a generated identity column on PostgreSQL (see migration 0003). Not inserted.
     Index("ix_requests_created_at", "created_at"),
@@ -64,6 +66,34 @@ conversations = Table(
     Column("version", Integer, nullable=False),
     Column("messages", Json, nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+# Governance: teams and their virtual keys (a key is stored as a keyed hash, never in clear).
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("rpm", Integer),
+    Column("metadata", Json),
+    Column("created_at", Double, nullable=False),
+)
+
+virtual_keys = Table(
+    "virtual_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("owner", String(128)),
+    Column("team_id", String(36)),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("allowed_models", Json),
+    Column("rpm", Integer),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
+    Column("metadata", Json),
+    Column("created_at", Double, nullable=False),
 )
 
 # LLMstudio's tracker tables, served on its paths (api/tracking.py).

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
 from llmgateway.tracking.journal import Journal
+from llmgateway.tracking.keys import KeyStore
 from llmgateway.tracking.records import record_from_result, record_of_embedding, record_of_refusal
 from llmgateway.tracking.spill import DeadLetterFile, SpillFile
 from llmgateway.tracking.store import RequestStore
@@ -39,9 +40,11 @@ class Tracker:
     def __init__(self, settings: Settings) -> None:
         self._shutdown_grace_s = settings.shutdown_grace_s
         self.store: RequestStore | None = None
+        self.keys: KeyStore | None = None  # teams and virtual keys, in the same database
         self.writer: TrackingWriter | None = None
         if settings.tracking_enabled:
             self.store = RequestStore(settings.database_url)
+            self.keys = KeyStore(self.store.engine)
             journal_dir = settings.tracking_journal_dir
             self.writer = TrackingWriter(
                 self.store,

@@ -12,12 +12,26 @@ from llmgateway.catalog import ModelSpec, ProviderSpec
 
 
 @dataclass(frozen=True, slots=True)
+class KeyPrincipal:
+    """A virtual key a request was authenticated with: who it is, what it may do."""
+
+    id: str
+    name: str
+    team_id: str | None
+    allowed_models: tuple[str, ...] | None  # provider/model, provider/* or route names; None: any
+    rpm: int | None  # requests a minute for this key
+    team_rpm: int | None  # requests a minute for its whole team
+
+
+@dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a request came from: the API surface, the client, and when it arrived."""
+    """Where a request came from: the API surface, the client, when it arrived, and the virtual
+    key it came with (when the gateway governs access with keys)."""
 
     surface: str  # engine, openai or client (in-process)
     client_address: str | None = None
     received_at: float = 0.0  # monotonic
+    key: KeyPrincipal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,7 @@ class ChatRequest:
     fallbacks: list["ChatRequest"] = field(default_factory=list)  # tried in order after this one
     cache: CacheOptions | None = None
     cache_key: str | None = None  # set when the gateway caches answers and this one may be cached
+    rate_limit_headers: dict[str, str] | None = None  # what the key's limits left, for the answer
 
     @property
     def model_spec(self) -> ModelSpec | None:

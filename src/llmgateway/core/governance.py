@@ -1,0 +1,150 @@
+"""Virtual keys: who a request is, what it may call, and how often.
+
+With `LLMGATEWAY_MASTER_KEY` set, clients present a virtual key (`lgw-` and 43 random
+characters), made by the admin API or the CLI and shown once. The database holds only its
+keyed hash (HMAC-SHA256 under the master key), so a copy of the database gives no key; changing
+the master key invalidates every virtual key. Each request reads the key's row, so a revoked or
+expired key is refused on every instance from the moment it is revoked.
+
+Limits: requests a minute per key and per team (`rate_limits.py`), exact across instances on
+Redis. A key may be restricted to models: `provider/model`, `provider/*` or a route's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+
+from pydantic import SecretStr
+
+from llmgateway.core.rate_limits import InProcessRateLimiter, RateLimiter
+from llmgateway.errors import GatewayError
+from llmgateway.settings import Settings
+from llmgateway.tracking.keys import KeyStore
+from llmgateway.tracking.tracker import Tracker
+from llmgateway.vocabulary.admission import Admission
+from llmgateway.vocabulary.requests import KeyPrincipal
+
+logger = logging.getLogger("llmgateway.governance")
+
+KEY_PREFIX = "lgw-"
+LIMITS_TIMEOUT_S = 5.0
+
+
+class InvalidKeyError(GatewayError):
+    status_code = 401
+    error_type = "invalid_api_key"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class ModelNotAllowedError(GatewayError):
+    status_code = 403
+    error_type = "model_not_allowed"
+
+
+class KeyRateLimitedError(GatewayError):
+    status_code = 429
+    error_type = "rate_limited"
+
+
+class LimitsUnavailableError(GatewayError):
+    status_code = 503
+    error_type = "limits_unavailable"
+
+
+class Governance:
+    def __init__(
+        self,
+        master_key: SecretStr,
+        keys: KeyStore,
+        limiter: RateLimiter | None = None,
+        *,
+        limits_without_shared_state: str = "local",
+        timeout_s: float = 0.25,
+    ) -> None:
+        self._secret = master_key.get_secret_value().encode()
+        self.keys = keys
+        self._local = InProcessRateLimiter()
+        self._limiter = limiter or self._local
+        self._shared = limiter is not None
+        self._without_shared = limits_without_shared_state
+        self._timeout_s = timeout_s
+
+    def key_hash(self, key: str) -> str:
+        return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
+
+    def new_key(self) -> tuple[str, str, str]:
+        """(the key in clear, shown once; its keyed hash, stored; its hint, shown in lists)."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        return key, self.key_hash(key), key[:8]
+
+    async def authenticate(self, token: str) -> KeyPrincipal:
+        if not token.startswith(KEY_PREFIX) or len(token) > 128:
+            raise InvalidKeyError("not a key of this gateway: send Authorization: Bearer lgw-...")
+        row = await self.keys.by_hash(self.key_hash(token))
+        if row is None:
+            raise InvalidKeyError("unknown key")
+        if row["revoked_at"] is not None:
+            raise InvalidKeyError(f"key {row['hint']}... was revoked")
+        if row["expires_at"] is not None and row["expires_at"] <= time.time():
+            raise InvalidKeyError(f"key {row['hint']}... has expired")
+        models = row["allowed_models"]
+        return KeyPrincipal(row["id"], row["name"], row["team_id"], tuple(models) if models is not None else None,
+                            row["rpm"], row["team_rpm"])  # fmt: skip
+
+    @staticmethod
+    def check_model(key: KeyPrincipal | None, requested: str) -> None:
+        """A key restricted to models may call those only: `requested` is provider/model or a
+        route's name, checked before anything else about the request."""
+        if key is None or key.allowed_models is None:
+            return
+        if not any(fnmatch.fnmatchcase(requested, pattern) for pattern in key.allowed_models):
+            raise ModelNotAllowedError(f"key {key.name!r} may not use {requested!r}; it may use: {', '.join(key.allowed_models)}")
+
+    async def admit(self, key: KeyPrincipal) -> dict[str, str]:
+        """Count the request against its key's and team's requests a minute; the rate headers
+        OpenAI clients read, or a 429 with them and Retry-After."""
+        windows = [(f"key:{key.id}", key.rpm)] if key.rpm else []
+        if key.team_rpm and key.team_id:
+            windows.append((f"team:{key.team_id}", key.team_rpm))
+        if not windows:
+            return {}
+        admission = await self._admission(windows)
+        limit = windows[0][1]
+        if not admission.admitted:
+            retry_after = max(1, int(admission.retry_after_s + 0.999))
+            raise KeyRateLimitedError(
+                f"key {key.name!r} is over its requests per minute; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after), "x-ratelimit-limit-requests": str(limit),
+                         "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{admission.retry_after_s:.3f}s"},
+            )  # fmt: skip
+        return {"x-ratelimit-limit-requests": str(limit), "x-ratelimit-remaining-requests": str(min(admission.remaining))}
+
+    async def _admission(self, windows: list[tuple[str, int]]) -> Admission:
+        if not self._shared:
+            return await self._local.admit(windows)
+        try:
+            # Longer than other Redis calls: a late answer may already have counted the request,
+            # so only a Redis that does not answer for this long is taken as down.
+            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
+                return await self._limiter.admit(windows)
+        except Exception as exc:  # Redis down: the operator chose how limits behave then
+            if self._without_shared == "refuse":
+                raise LimitsUnavailableError("the rate limits' shared store is not answering; try again shortly") from None
+            logger.warning("rate limits: Redis did not answer (%s); this instance counts alone", type(exc).__name__)
+            return await self._local.admit(windows)
+
+
+def governance_of(settings: Settings, tracker: Tracker, shared_limiter: RateLimiter | None) -> Governance | None:
+    """Virtual keys when the gateway has a master key and a database to keep them in."""
+    if settings.master_key is None or tracker.keys is None:
+        return None
+    return Governance(settings.master_key, tracker.keys, shared_limiter,
+                      limits_without_shared_state=settings.limits_without_redis, timeout_s=settings.redis_timeout_s)  # fmt: skip

@@ -1,0 +1,89 @@
+"""Teams and virtual keys in the request log's database, so every instance reads the same.
+
+A key is looked up by its keyed hash (core/governance.py makes it); nothing here sees a key in
+clear. Every lookup reads the database, so a revocation holds on every instance at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llmgateway.errors import BadRequestError, NotFoundError
+from llmgateway.tracking.schema import teams, virtual_keys
+
+_KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "expires_at", "revoked_at",
+               "metadata", "created_at")  # fmt: skip
+
+
+class TeamExistsError(BadRequestError):
+    error_type = "team_exists"
+
+
+class KeyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_team(self, name: str, rpm: int | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        row = {"id": str(uuid.uuid4()), "name": name, "rpm": rpm, "metadata": metadata, "created_at": time.time()}
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(teams.insert().values(**row))
+        except IntegrityError:
+            raise TeamExistsError(f"a team named {name!r} exists already") from None
+        return row
+
+    async def teams(self) -> list[dict[str, Any]]:
+        async with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(select(teams).order_by(teams.c.created_at))]
+
+    async def team(self, name_or_id: str) -> dict[str, Any]:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(teams).where((teams.c.id == name_or_id) | (teams.c.name == name_or_id)))).first()
+        if row is None:
+            raise NotFoundError(f"no team {name_or_id!r}")
+        return dict(row._mapping)
+
+    async def create_key(self, key_hash: str, hint: str, **fields: Any) -> dict[str, Any]:
+        row = {"id": str(uuid.uuid4()), "key_hash": key_hash, "hint": hint, "revoked_at": None, "created_at": time.time(), **fields}
+        async with self._engine.begin() as conn:
+            await conn.execute(virtual_keys.insert().values(**row))
+        return {name: row.get(name) for name in _KEY_FIELDS}
+
+    async def keys(self) -> list[dict[str, Any]]:
+        columns = [virtual_keys.c[name] for name in _KEY_FIELDS]
+        async with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(select(*columns).order_by(virtual_keys.c.created_at))]
+
+    async def key(self, key_id: str) -> dict[str, Any]:
+        columns = [virtual_keys.c[name] for name in _KEY_FIELDS]
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(*columns).where(virtual_keys.c.id == key_id))).first()
+        if row is None:
+            raise NotFoundError(f"no key {key_id!r}")
+        return dict(row._mapping)
+
+    async def revoke(self, key_id: str) -> dict[str, Any]:
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(virtual_keys).where(virtual_keys.c.id == key_id, virtual_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )  # fmt: skip
+        key = await self.key(key_id)
+        return {**key, "revoked_now": done.rowcount == 1}
+
+    async def by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """A key and its team's limits, by the keyed hash of the key."""
+        query = (
+            select(virtual_keys, teams.c.rpm.label("team_rpm"))
+            .select_from(virtual_keys.outerjoin(teams, virtual_keys.c.team_id == teams.c.id))
+            .where(virtual_keys.c.key_hash == key_hash)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else dict(row._mapping)

@@ -1,0 +1,189 @@
+"""Virtual keys and teams: authentication, models a key may use, requests a minute held
+exactly under concurrency (one instance, and three on Redis), revocation, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+from tests.conftest import ENTRY_POINT, RedisServer, served
+
+MASTER = "mk-test-master-key-0123456789"
+ADMIN = {"Authorization": f"Bearer {MASTER}"}
+ECHO = {"model": "echo", "chat_input": "hi"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def new_key(url: str, **fields: Any) -> dict[str, Any]:
+    r = httpx.post(f"{url}/api/admin/keys", json={"name": "k", **fields}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def logs(url: str, **params: Any) -> list[dict[str, Any]]:
+    return httpx.get(f"{url}/api/tracking/logs", params={"limit": 1000, **params}, headers=ADMIN).json()
+
+
+@pytest.fixture
+def governed(gateway_factory: Callable[..., str]) -> str:
+    return gateway_factory(master_key=MASTER)
+
+
+def test_a_key_opens_both_apis_and_its_requests_carry_it(governed: str, tmp_path: Path) -> None:
+    team = httpx.post(f"{governed}/api/admin/teams", json={"name": "research"}, headers=ADMIN).json()
+    key = new_key(governed, name="alice", team="research")
+    assert key["key"].startswith("lgw-") and key["team_id"] == team["id"] and key["hint"] == key["key"][:8]
+    engine = httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(key["key"]))
+    v1 = httpx.post(f"{governed}/v1/chat/completions", headers={"x-api-key": key["key"]},
+                    json={"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+    assert (engine.status_code, v1.status_code) == (200, 200)
+    rows = logs(governed)
+    assert [(row["virtual_key_id"], row["team_id"]) for row in rows] == [(key["id"], team["id"])] * 2
+    listed = httpx.get(f"{governed}/api/admin/keys", headers=ADMIN).json()
+    assert [k["id"] for k in listed] == [key["id"]] and "key" not in listed[0] and "key_hash" not in listed[0]
+    with sqlite3.connect(tmp_path / "llmgateway.db") as db:  # only a keyed hash is stored
+        stored = db.execute("SELECT * FROM virtual_keys").fetchall()
+    assert key["key"] not in repr(stored) and key["key"][8:] not in repr(stored)
+
+
+@pytest.mark.parametrize("make", ["forged", "malformed", "expired", "revoked"])
+def test_a_bad_key_is_a_401_and_recorded(governed: str, make: str) -> None:
+    if make == "forged":
+        token = "lgw-" + "x" * 43
+    elif make == "malformed":
+        token = "sk-not-ours"
+    elif make == "expired":
+        token = new_key(governed, expires_in_s=0.3)["key"]
+        assert httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
+        time.sleep(0.5)
+    else:
+        made = new_key(governed)
+        token = made["key"]
+        assert httpx.post(f"{governed}/api/admin/keys/{made['id']}/revoke", headers=ADMIN).json()["revoked_now"] is True
+    r = httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(token))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    expected = {"forged": ("invalid_api_key", "unknown key"), "malformed": ("unauthorized", "this gateway requires a key"),
+                "expired": ("invalid_api_key", "has expired"), "revoked": ("invalid_api_key", "was revoked")}[make]  # fmt: skip
+    assert r.json()["error"]["type"] == expected[0] and expected[1] in r.json()["error"]["message"]
+    if make != "malformed":  # a key of ours that failed: the refusal is in the log
+        refused = [row for row in logs(governed, status="error") if row["error_type"] == "invalid_api_key"]
+        assert len(refused) == 1 and refused[0]["surface"] == "access"
+
+
+def test_a_key_may_use_only_its_models_and_not_the_admin_api(governed: str, openai_emulator: Any) -> None:
+    key = new_key(governed, name="mock-only", models=["mock/*"])
+    headers = bearer(key["key"])
+    assert httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=headers).status_code == 200
+    refused = httpx.post(f"{governed}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "model_not_allowed"
+    assert openai_emulator.requests == []
+    admin = httpx.get(f"{governed}/api/admin/keys", headers=headers)
+    assert admin.status_code == 403 and admin.json()["error"]["type"] == "admin_only"
+    rows = logs(governed, status="error")
+    assert [(row["error_type"], row["virtual_key_id"]) for row in rows if row["error_type"] == "model_not_allowed"] == [
+        ("model_not_allowed", key["id"])]  # fmt: skip
+
+
+async def _burst(url: str | list[str], token: str, count: int) -> list[httpx.Response]:
+    urls = url if isinstance(url, list) else [url]
+    limits = httpx.Limits(max_connections=256)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=ECHO, headers=bearer(token))
+                                      for i in range(count)))  # fmt: skip
+
+
+def _assert_exactly(responses: list[httpx.Response], admitted: int) -> None:
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == admitted and statuses.count(429) == len(statuses) - admitted
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.json()["error"]["type"] == "rate_limited" and int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["x-ratelimit-limit-requests"] == "100" and refused.headers["x-ratelimit-remaining-requests"] == "0"
+    remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in responses if r.status_code == 200)
+    assert remaining == list(range(admitted))  # each admitted request was counted once
+
+
+@pytest.mark.slow
+def test_requests_a_minute_hold_exactly_on_one_instance(governed: str) -> None:
+    key = new_key(governed, rpm=100)
+    _assert_exactly(asyncio.run(_burst(governed, key["key"], 1000)), 100)
+
+
+def test_a_teams_limit_counts_all_its_keys(governed: str) -> None:
+    httpx.post(f"{governed}/api/admin/teams", json={"name": "small", "rpm": 5}, headers=ADMIN)
+    one, other = new_key(governed, team="small"), new_key(governed, team="small")
+    statuses = [httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(k["key"])).status_code
+                for k in (one, other) * 4]  # fmt: skip
+    assert statuses == [200] * 5 + [429] * 3
+
+
+@pytest.mark.slow
+def test_three_instances_hold_the_limit_exactly_and_revoke_at_once(
+    tmp_path: Path, postgres_url: str, redis_server: RedisServer
+) -> None:
+    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
+           "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+    with ExitStack() as stack:
+        ports = []
+        for i in range(3):
+            (tmp_path / f"g{i}").mkdir()
+            ports.append(stack.enter_context(served(tmp_path / f"g{i}", **env))[0])
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        key = new_key(urls[0], rpm=100)
+        _assert_exactly(asyncio.run(_burst(urls, key["key"], 1000)), 100)
+        other = new_key(urls[1])
+        assert httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"])).status_code == 200
+        httpx.post(f"{urls[0]}/api/admin/keys/{other['id']}/revoke", headers=ADMIN)
+        refused = httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"]))
+        assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+
+
+def test_keys_and_teams_from_the_cli(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMGATEWAY_MASTER_KEY": MASTER}
+    with served(tmp_path, LLMGATEWAY_MASTER_KEY=MASTER) as (port, _process):
+        url = f"http://127.0.0.1:{port}"
+
+        def cli(*args: str) -> str:
+            run = subprocess.run([str(ENTRY_POINT), *args, "--url", url], env=env, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+            return run.stdout
+
+        assert cli("teams", "create", "research", "--rpm", "50").split()[1] == "research"
+        created = cli("keys", "create", "bob", "--team", "research", "--model", "mock/*", "--rpm", "7").splitlines()
+        token, key_id = created[0], created[1].split()[1].rstrip(":")
+        assert token.startswith("lgw-")
+        assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
+        listed = cli("keys", "list")
+        assert key_id in listed and "bob" in listed and "active" in listed and "rpm 7" in listed and "mock/*" in listed
+        cli("keys", "revoke", key_id)
+        assert "revoked" in cli("keys", "list")
+        assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 401
+        assert "research" in cli("teams", "list")
+
+
+@pytest.mark.parametrize(("choice", "status"), [("local", 200), ("refuse", 503)])
+def test_limits_with_redis_down_follow_the_operators_choice(
+    gateway_factory: Callable[..., str], redis_server: RedisServer, choice: str, status: int
+) -> None:
+    url = gateway_factory(master_key=MASTER, redis_url=redis_server.url, limits_without_redis=choice)
+    key = new_key(url, rpm=2)
+    assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(key["key"])).status_code == 200
+    redis_server.stop()
+    r = httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(key["key"]), timeout=30)
+    assert r.status_code == status
+    if choice == "refuse":
+        assert r.json()["error"]["type"] == "limits_unavailable"
+    else:  # this instance counts alone from here: its own count starts afresh
+        statuses = [httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(key["key"])).status_code for _ in range(2)]
+        assert statuses == [200, 429]
