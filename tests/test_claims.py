@@ -156,6 +156,11 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_governance.py::test_a_teams_limit_counts_all_its_keys",
         "test_governance.py::test_three_instances_hold_the_limit_exactly_and_revoke_at_once"),
     "keys and teams from the CLI": ("test_governance.py::test_keys_and_teams_from_the_cli",),
+    "budgets hold exactly under concurrency, on one instance and three; failures cost nothing; spend survives restarts": (
+        "test_governance.py::test_a_budget_holds_exactly_under_concurrency_on_one_instance",
+        "test_governance.py::test_a_budget_holds_exactly_on_three_instances",
+        "test_governance.py::test_a_team_over_budget_refuses_its_keys_and_failures_cost_nothing",
+        "test_governance.py::test_spend_survives_a_restart"),
     "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
     "instances share sessions, cooldowns and one log; SIGTERM to one fails nothing elsewhere": (
         "test_many_instances.py::test_three_instances_share_sessions_cooldowns_and_one_log",),

@@ -187,3 +187,92 @@ def test_limits_with_redis_down_follow_the_operators_choice(
     else:  # this instance counts alone from here: its own count starts afresh
         statuses = [httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(key["key"])).status_code for _ in range(2)]
         assert statuses == [200, 429]
+
+
+# -- budgets -----------------------------------------------------------------------------------
+
+PRICED = ("providers:\n  mock:\n    models:\n      priced: {context_window: 1000, input_cost_per_token: 0.0, output_cost_per_token: 0.04}\n"
+          "      unpriced: {context_window: 1000}\n")  # fmt: skip
+ONE_WORD = {"model": "priced", "chat_input": "hi", "parameters": {"max_tokens": 1}}  # costs $0.04, worst case too
+
+
+def priced_catalog(tmp_path: Path) -> Path:
+    path = tmp_path / "priced.yaml"
+    path.write_text(PRICED)
+    return path
+
+
+async def _spend(url: str | list[str], token: str, count: int, body: dict[str, Any] = ONE_WORD) -> list[httpx.Response]:
+    urls = url if isinstance(url, list) else [url]
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=256)) as client:
+        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=body, headers=bearer(token))
+                                      for i in range(count)))  # fmt: skip
+
+
+def _recorded_spend(url: str, key_id: str) -> float:
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [row for row in logs(url, provider="mock", status="success") if row["virtual_key_id"] == key_id]
+        total = sum(row["cost_usd"] for row in rows)
+        if rows or time.monotonic() > deadline:
+            return total
+        time.sleep(0.05)
+
+
+def _assert_budget_held(responses: list[httpx.Response], served: int) -> None:
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == served and statuses.count(429) == len(statuses) - served
+    refused = next(r for r in responses if r.status_code == 429).json()["error"]
+    assert refused["type"] == "budget_exceeded" and "key's budget of $1" in refused["message"]
+
+
+@pytest.mark.slow
+def test_a_budget_holds_exactly_under_concurrency_on_one_instance(gateway_factory: Callable[..., str], tmp_path: Path) -> None:
+    url = gateway_factory(master_key=MASTER, catalog=priced_catalog(tmp_path))
+    key = new_key(url, budget_usd=1.0, budget_period="total")
+    _assert_budget_held(asyncio.run(_spend(url, key["key"], 500)), 25)  # $1.00 / $0.04
+    assert _recorded_spend(url, key["id"]) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_a_budget_holds_exactly_on_three_instances(tmp_path: Path, postgres_url: str, redis_server: RedisServer) -> None:
+    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
+           "LLMGATEWAY_CATALOG": str(priced_catalog(tmp_path)), "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+    with ExitStack() as stack:
+        urls = []
+        for i in range(3):
+            (tmp_path / f"g{i}").mkdir()
+            urls.append(f"http://127.0.0.1:{stack.enter_context(served(tmp_path / f'g{i}', **env))[0]}")
+        key = new_key(urls[0], budget_usd=1.0, budget_period="day")
+        _assert_budget_held(asyncio.run(_spend(urls, key["key"], 500)), 25)
+        assert _recorded_spend(urls[1], key["id"]) == pytest.approx(1.0)
+
+
+def test_a_team_over_budget_refuses_its_keys_and_failures_cost_nothing(
+    gateway_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    url = gateway_factory(master_key=MASTER, catalog=priced_catalog(tmp_path))
+    httpx.post(f"{url}/api/admin/teams", json={"name": "tight", "budget_usd": 0.08, "budget_period": "week"}, headers=ADMIN)
+    key = new_key(url, team="tight", budget_usd=1.0)
+    failing = {**ONE_WORD, "parameters": {"max_tokens": 1, "error_status": 500}}
+    for _ in range(3):  # failures cost nothing: their holds are released
+        assert httpx.post(f"{url}/api/engine/chat/mock", json=failing, headers=bearer(key["key"])).status_code == 502
+    statuses = [httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(key["key"])).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(key["key"]))
+    assert "team's budget of $0.08" in refused.json()["error"]["message"] and int(refused.headers["retry-after"]) > 0
+    unpriced = httpx.post(f"{url}/api/engine/chat/mock", json={**ECHO, "model": "unpriced"}, headers=bearer(key["key"]))
+    assert unpriced.status_code == 400 and unpriced.json()["error"]["type"] == "model_has_no_price"
+
+
+def test_spend_survives_a_restart(tmp_path: Path) -> None:
+    env = {"LLMGATEWAY_MASTER_KEY": MASTER, "LLMGATEWAY_CATALOG": str(priced_catalog(tmp_path))}
+    with served(tmp_path, **env) as (port, _process):
+        url = f"http://127.0.0.1:{port}"
+        key = new_key(url, budget_usd=0.12, budget_period="month")
+        assert [httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(key["key"])).status_code
+                for _ in range(2)] == [200, 200]  # fmt: skip
+    with served(tmp_path, **env) as (port, _process):  # a new process: its ledger starts from the log
+        url = f"http://127.0.0.1:{port}"
+        assert [httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(key["key"])).status_code
+                for _ in range(2)] == [200, 429]  # fmt: skip

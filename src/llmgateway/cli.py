@@ -136,12 +136,14 @@ def _keys(args: argparse.Namespace) -> int:
     if args.action == "create":
         expires = args.expires_in_days * 86400 if args.expires_in_days else None
         key = _admin(args, "POST", "/keys", {"name": args.name, "owner": args.owner, "team": args.team, "models": args.model or None,
-                                             "rpm": args.rpm, "expires_in_s": expires})  # fmt: skip
+                                             "rpm": args.rpm, "budget_usd": args.budget, "budget_period": args.period,
+                                             "expires_in_s": expires})  # fmt: skip
         print(f"{key['key']}\n(key {key['id']}: shown once, keep it now)")
     elif args.action == "list":
         for key in _admin(args, "GET", "/keys"):
             state = "revoked" if key["revoked_at"] else "active"
-            print(f"{key['id']}  {key['hint']}...  {key['name']:<20} {state:<8} rpm {key['rpm'] or '-'}  "
+            budget = f"${key['budget_usd']:g}/{key['budget_period']}" if key["budget_usd"] is not None else "-"
+            print(f"{key['id']}  {key['hint']}...  {key['name']:<20} {state:<8} rpm {key['rpm'] or '-'}  budget {budget}  "
                   f"models {','.join(key['allowed_models'] or ['*'])}")  # fmt: skip
     elif args.action == "show":
         print(json.dumps(_admin(args, "GET", f"/keys/{args.name}"), indent=2))
@@ -153,7 +155,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 def _teams(args: argparse.Namespace) -> int:
     if args.action == "create":
-        team = _admin(args, "POST", "/teams", {"name": args.name, "rpm": args.rpm})
+        team = _admin(args, "POST", "/teams", {"name": args.name, "rpm": args.rpm, "budget_usd": args.budget, "budget_period": args.period})
         print(f"{team['id']}  {team['name']}")
     else:
         for team in _admin(args, "GET", "/teams"):
@@ -234,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--model", action="append", help="a model the key may use (provider/model, provider/*, a route); repeatable")
     keys.add_argument("--rpm", type=int, help="requests a minute")
     keys.add_argument("--expires-in-days", type=float)
+    keys.add_argument("--budget", type=float, help="USD the key may spend per period")
+    keys.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
     keys.add_argument("--url", help=url_help)
     keys.set_defaults(handler=_keys)
 
@@ -241,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     teams.add_argument("action", choices=["create", "list"])
     teams.add_argument("name", nargs="?")
     teams.add_argument("--rpm", type=int, help="requests a minute, for the team's keys together")
+    teams.add_argument("--budget", type=float, help="USD the team's keys together may spend per period")
+    teams.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
     teams.add_argument("--url", help=url_help)
     teams.set_defaults(handler=_teams)
     return parser

@@ -7,7 +7,7 @@ request log's database (where they are kept).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +49,8 @@ class NewTeam(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=128)
     rpm: int | None = Field(default=None, ge=1, description="Requests a minute for all the team's keys together.")
+    budget_usd: float | None = Field(default=None, ge=0, description="What the team's keys together may spend per period.")
+    budget_period: Literal["day", "week", "month", "total"] = "month"
     metadata: dict[str, Any] | None = None
 
 
@@ -60,13 +62,17 @@ class NewKey(BaseModel):
     models: list[str] | None = Field(default=None, max_length=100,
                                      description="provider/model, provider/* or route names; none: every model")  # fmt: skip
     rpm: int | None = Field(default=None, ge=1, description="Requests a minute for this key.")
+    budget_usd: float | None = Field(default=None, ge=0, description="What this key may spend per period.")
+    budget_period: Literal["day", "week", "month", "total"] = "month"
     expires_in_s: float | None = Field(default=None, gt=0, description="Seconds until the key stops working.")
     metadata: dict[str, Any] | None = None
 
 
 @router.post("/teams", summary="Create a team", status_code=201)
 async def create_team(body: NewTeam, request: Request) -> dict:
-    return await _governance(request).keys.create_team(body.name, body.rpm, body.metadata)
+    return await _governance(request).keys.create_team(
+        body.name, rpm=body.rpm, budget_usd=body.budget_usd, budget_period=body.budget_period, metadata=body.metadata
+    )
 
 
 @router.get("/teams", summary="The teams")
@@ -81,6 +87,7 @@ async def create_key(body: NewKey, request: Request) -> dict:
     key, key_hash, hint = governance.new_key()
     row = await governance.keys.create_key(
         key_hash, hint, name=body.name, owner=body.owner, team_id=team_id, allowed_models=body.models, rpm=body.rpm,
+        budget_usd=body.budget_usd, budget_period=body.budget_period,
         expires_at=time.time() + body.expires_in_s if body.expires_in_s else None, metadata=body.metadata,
     )  # fmt: skip
     return {**row, "key": key}

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         tracer, tracer_provider = build_tracer(settings.otel_enabled, span_exporter)
         shared = redis_state(settings)
         cache = response_cache(settings, shared.cache_store if shared else None)
-        governance = governance_of(settings, tracker, shared.rate_limiter if shared else None)
+        governance = governance_of(settings, tracker, shared.rate_limiter if shared else None, shared.ledger if shared else None)
         gateway = Gateway(settings, catalog, AdapterRegistry(settings), tracker, observers=[metrics], tracer=tracer,
                           shared_cooldowns=shared.cooldowns if shared else None, cache=cache, governance=governance)  # fmt: skip
         if shared is not None:

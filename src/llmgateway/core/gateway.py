@@ -191,6 +191,9 @@ class Gateway:
         key = request.origin.key
         if key is not None and self.governance is not None:
             request.rate_limit_headers = await self.governance.admit(key)
+            hold = await self.governance.reserve(key, [request, *request.fallbacks])
+            for target in (request, *request.fallbacks):
+                target.budget_hold = hold
         if self.cache is not None:
             request.cache = chat.cache
             client_key = chat.api_key if chat.api_key is not None and chat.api_key.get_secret_value() else None
@@ -304,6 +307,8 @@ class Gateway:
         )
 
     async def _finished(self, result: CallResult) -> None:
+        if result.request.budget_hold is not None and self.governance is not None:
+            await self.governance.settle(result.request.budget_hold, result.metrics["cost_usd"])
         self.recorder.record(result)
         for observer in self._observers:
             observer.finished(result)

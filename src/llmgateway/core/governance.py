@@ -6,8 +6,9 @@ keyed hash (HMAC-SHA256 under the master key), so a copy of the database gives n
 the master key invalidates every virtual key. Each request reads the key's row, so a revoked or
 expired key is refused on every instance from the moment it is revoked.
 
-Limits: requests a minute per key and per team (`rate_limits.py`), exact across instances on
-Redis. A key may be restricted to models: `provider/model`, `provider/*` or a route's name.
+Limits: requests a minute per key and per team (`rate_limits.py`), and budgets in USD per
+period (`budgets.py`), exact across instances on Redis. A key may be restricted to models:
+`provider/model`, `provider/*` or a route's name.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import time
 
 from pydantic import SecretStr
 
+from llmgateway.core.budgets import BudgetExceededError, Hold, InProcessLedger, Ledger, accounts_of, worst_case_cost
 from llmgateway.core.rate_limits import InProcessRateLimiter, RateLimiter
 from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
 from llmgateway.tracking.keys import KeyStore
 from llmgateway.tracking.tracker import Tracker
-from llmgateway.vocabulary.admission import Admission
-from llmgateway.vocabulary.requests import KeyPrincipal
+from llmgateway.vocabulary.admission import Account, Admission
+from llmgateway.vocabulary.requests import ChatRequest, KeyPrincipal
 
 logger = logging.getLogger("llmgateway.governance")
 
@@ -65,6 +67,7 @@ class Governance:
         master_key: SecretStr,
         keys: KeyStore,
         limiter: RateLimiter | None = None,
+        ledger: Ledger | None = None,
         *,
         limits_without_shared_state: str = "local",
         timeout_s: float = 0.25,
@@ -76,6 +79,8 @@ class Governance:
         self._shared = limiter is not None
         self._without_shared = limits_without_shared_state
         self._timeout_s = timeout_s
+        self._local_ledger = InProcessLedger()
+        self._ledger: Ledger = ledger or self._local_ledger
 
     def key_hash(self, key: str) -> str:
         return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
@@ -97,7 +102,8 @@ class Governance:
             raise InvalidKeyError(f"key {row['hint']}... has expired")
         models = row["allowed_models"]
         return KeyPrincipal(row["id"], row["name"], row["team_id"], tuple(models) if models is not None else None,
-                            row["rpm"], row["team_rpm"])  # fmt: skip
+                            row["rpm"], row["team_rpm"], row["budget_usd"], row["budget_period"], row["team_budget_usd"],
+                            row["team_budget_period"])  # fmt: skip
 
     @staticmethod
     def check_model(key: KeyPrincipal | None, requested: str) -> None:
@@ -142,9 +148,54 @@ class Governance:
             return await self._local.admit(windows)
 
 
-def governance_of(settings: Settings, tracker: Tracker, shared_limiter: RateLimiter | None) -> Governance | None:
+    async def reserve(self, key: KeyPrincipal, targets: list[ChatRequest]) -> Hold | None:
+        """Hold the request's worst case (over its targets, fallbacks included) against the
+        key's and the team's budgets, or refuse it with a 429 `budget_exceeded`."""
+        accounts = accounts_of(key, time.time())
+        if not accounts:
+            return None
+        amount = max(worst_case_cost(target) for target in targets)
+        ledger = self._ledger
+        try:
+            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
+                refused = await ledger.reserve(accounts, amount, self._spent_so_far)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            if ledger is self._local_ledger or self._without_shared == "refuse":
+                raise LimitsUnavailableError("the budgets' shared store is not answering; try again shortly") from None
+            logger.warning("budgets: Redis did not answer (%s); this instance keeps its own ledger", type(exc).__name__)
+            ledger = self._local_ledger
+            refused = await ledger.reserve(accounts, amount, self._spent_so_far)
+        if refused is not None:
+            headers = {"Retry-After": str(int(refused.period_end - time.time()) + 1)} if refused.period_end else None
+            raise BudgetExceededError(
+                f"the {refused.scope}'s budget of ${refused.budget_usd:g} has no room for this request "
+                f"(its worst case is ${amount:.6g}: its prompt, and max_tokens of output)",
+                headers=headers,
+            )
+        return Hold(accounts, amount, ledger)
+
+    async def settle(self, hold: Hold, cost: float | None) -> None:
+        """Replace the hold by what the call cost; once, however the call ended."""
+        if hold.settled:
+            return
+        hold.settled = True
+        try:
+            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
+                await hold.ledger.settle(hold.accounts, hold.amount, cost or 0.0)
+        except Exception as exc:
+            logger.warning("budgets: a call's cost was not settled in Redis (%s)", type(exc).__name__)
+
+    async def _spent_so_far(self, account: Account) -> float:
+        return await self.keys.spend(account.scope, account.owner_id, account.period_start)
+
+
+def governance_of(
+    settings: Settings, tracker: Tracker, shared_limiter: RateLimiter | None, shared_ledger: Ledger | None
+) -> Governance | None:
     """Virtual keys when the gateway has a master key and a database to keep them in."""
     if settings.master_key is None or tracker.keys is None:
         return None
-    return Governance(settings.master_key, tracker.keys, shared_limiter,
+    return Governance(settings.master_key, tracker.keys, shared_limiter, shared_ledger,
                       limits_without_shared_state=settings.limits_without_redis, timeout_s=settings.redis_timeout_s)  # fmt: skip

@@ -8,6 +8,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from llmgateway.settings import Settings
+from llmgateway.shared.redis_budgets import RedisLedger
 from llmgateway.shared.redis_cache import RedisCacheStore
 from llmgateway.shared.redis_cooldowns import RedisCooldowns
 from llmgateway.shared.redis_rate_limits import RedisRateLimiter
@@ -27,6 +28,7 @@ class RedisState:
         )
         self.cache_store = RedisCacheStore(self.client, settings.redis_prefix)
         self.rate_limiter = RedisRateLimiter(self.client, settings.redis_prefix)
+        self.ledger = RedisLedger(self.client, settings.redis_prefix)
 
     async def reachable(self) -> bool:
         try:

@@ -10,15 +10,15 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmgateway.errors import BadRequestError, NotFoundError
-from llmgateway.tracking.schema import teams, virtual_keys
+from llmgateway.tracking.schema import requests, teams, virtual_keys
 
-_KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "expires_at", "revoked_at",
-               "metadata", "created_at")  # fmt: skip
+_KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "budget_usd", "budget_period",
+               "expires_at", "revoked_at", "metadata", "created_at")  # fmt: skip
 
 
 class TeamExistsError(BadRequestError):
@@ -29,8 +29,8 @@ class KeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create_team(self, name: str, rpm: int | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
-        row = {"id": str(uuid.uuid4()), "name": name, "rpm": rpm, "metadata": metadata, "created_at": time.time()}
+    async def create_team(self, name: str, **fields: Any) -> dict[str, Any]:
+        row = {"id": str(uuid.uuid4()), "name": name, "created_at": time.time(), **fields}
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(teams.insert().values(**row))
@@ -80,10 +80,18 @@ class KeyStore:
     async def by_hash(self, key_hash: str) -> dict[str, Any] | None:
         """A key and its team's limits, by the keyed hash of the key."""
         query = (
-            select(virtual_keys, teams.c.rpm.label("team_rpm"))
+            select(virtual_keys, teams.c.rpm.label("team_rpm"), teams.c.budget_usd.label("team_budget_usd"),
+                   teams.c.budget_period.label("team_budget_period"))  # fmt: skip
             .select_from(virtual_keys.outerjoin(teams, virtual_keys.c.team_id == teams.c.id))
             .where(virtual_keys.c.key_hash == key_hash)
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else dict(row._mapping)
+
+    async def spend(self, scope: str, owner_id: str, since: float) -> float:
+        """What a key's or a team's recorded requests cost since `since` (unix seconds)."""
+        column = requests.c.virtual_key_id if scope == "key" else requests.c.team_id
+        query = select(func.coalesce(func.sum(requests.c.cost_usd), 0.0)).where(column == owner_id, requests.c.created_at >= since)
+        async with self._engine.connect() as conn:
+            return float((await conn.execute(query)).scalar_one())

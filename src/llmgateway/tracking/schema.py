@@ -54,6 +54,8 @@ requests = Table(
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_session", "session_id", "created_at"),
     Index("ix_requests_provider_model", "provider", "model_requested"),
+    Index("ix_requests_virtual_key", "virtual_key_id", "created_at"),
+    Index("ix_requests_team", "team_id", "created_at"),
 )
 
 # Each session's conversation so far (the gateway's own sessions): read by every process
@@ -75,6 +77,8 @@ teams = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("rpm", Integer),
+    Column("budget_usd", Double),
+    Column("budget_period", String(8)),  # day, week, month or total
     Column("metadata", Json),
     Column("created_at", Double, nullable=False),
 )
@@ -90,6 +94,8 @@ virtual_keys = Table(
     Column("hint", String(16), nullable=False),
     Column("allowed_models", Json),
     Column("rpm", Integer),
+    Column("budget_usd", Double),
+    Column("budget_period", String(8)),
     Column("expires_at", Double),
     Column("revoked_at", Double),
     Column("metadata", Json),

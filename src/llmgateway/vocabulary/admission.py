@@ -1,4 +1,4 @@
-"""What a rate limiter answers, in process or in Redis."""
+"""What rate limiters and budget ledgers work with, in process or in Redis."""
 
 from __future__ import annotations
 
@@ -12,3 +12,15 @@ class Admission:
     admitted: bool
     remaining: tuple[int, ...]  # per window, after this request (when admitted)
     retry_after_s: float  # when refused: until the refusing window has room again
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One budget a request counts in, for the current period."""
+
+    name: str  # key:<id>:<period start> or team:<id>:<period start>
+    scope: str  # key or team
+    owner_id: str
+    budget_usd: float
+    period_start: float  # unix seconds
+    period_end: float | None  # None for `total`

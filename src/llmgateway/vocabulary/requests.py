@@ -21,6 +21,10 @@ class KeyPrincipal:
     allowed_models: tuple[str, ...] | None  # provider/model, provider/* or route names; None: any
     rpm: int | None  # requests a minute for this key
     team_rpm: int | None  # requests a minute for its whole team
+    budget_usd: float | None = None  # for this key, per budget_period (day, week, month, total)
+    budget_period: str | None = None
+    team_budget_usd: float | None = None
+    team_budget_period: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class ChatRequest:
     cache: CacheOptions | None = None
     cache_key: str | None = None  # set when the gateway caches answers and this one may be cached
     rate_limit_headers: dict[str, str] | None = None  # what the key's limits left, for the answer
+    budget_hold: Any = None  # the worst-case cost reserved against the key's budgets, settled at the end
 
     @property
     def model_spec(self) -> ModelSpec | None:
