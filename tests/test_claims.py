@@ -156,6 +156,9 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_governance.py::test_a_teams_limit_counts_all_its_keys",
         "test_governance.py::test_three_instances_hold_the_limit_exactly_and_revoke_at_once"),
     "keys and teams from the CLI": ("test_governance.py::test_keys_and_teams_from_the_cli",),
+    "a rotated key's old value works for its grace only": ("test_governance.py::test_a_rotated_key_keeps_its_old_value_for_the_grace_only",),
+    "spend reports per key, team, model and day; team spend in Prometheus": (
+        "test_governance.py::test_spend_reports_per_key_team_model_and_day_and_per_team_in_prometheus",),
     "budgets hold exactly under concurrency, on one instance and three; failures cost nothing; spend survives restarts": (
         "test_governance.py::test_a_budget_holds_exactly_under_concurrency_on_one_instance",
         "test_governance.py::test_a_budget_holds_exactly_on_three_instances",

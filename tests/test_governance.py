@@ -166,6 +166,8 @@ def test_keys_and_teams_from_the_cli(tmp_path: Path) -> None:
         assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
         listed = cli("keys", "list")
         assert key_id in listed and "bob" in listed and "active" in listed and "rpm 7" in listed and "mock/*" in listed
+        token = cli("keys", "rotate", key_id, "--grace-hours", "0").splitlines()[0]
+        assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
         cli("keys", "revoke", key_id)
         assert "revoked" in cli("keys", "list")
         assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 401
@@ -276,3 +278,35 @@ def test_spend_survives_a_restart(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         assert [httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(key["key"])).status_code
                 for _ in range(2)] == [200, 429]  # fmt: skip
+
+
+def test_a_rotated_key_keeps_its_old_value_for_the_grace_only(governed: str) -> None:
+    made = new_key(governed, name="rotating")
+    rotated = httpx.post(f"{governed}/api/admin/keys/{made['id']}/rotate", json={"grace_s": 0.5}, headers=ADMIN)
+    assert rotated.status_code == 200 and rotated.json()["id"] == made["id"] and rotated.json()["key"] != made["key"]
+    for token in (made["key"], rotated.json()["key"]):  # both work within the grace
+        assert httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
+    time.sleep(0.7)
+    assert httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(made["key"])).status_code == 401
+    assert httpx.post(f"{governed}/api/engine/chat/mock", json=ECHO, headers=bearer(rotated.json()["key"])).status_code == 200
+
+
+def test_spend_reports_per_key_team_model_and_day_and_per_team_in_prometheus(
+    gateway_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    url = gateway_factory(master_key=MASTER, catalog=priced_catalog(tmp_path))
+    team = httpx.post(f"{url}/api/admin/teams", json={"name": "labs"}, headers=ADMIN).json()
+    alice, bob = new_key(url, name="alice", team="labs"), new_key(url, name="bob")
+    for token, times in ((alice["key"], 3), (bob["key"], 1)):
+        for _ in range(times):
+            assert httpx.post(f"{url}/api/engine/chat/mock", json=ONE_WORD, headers=bearer(token)).status_code == 200
+    _recorded_spend(url, bob["id"])  # the records are written
+    by_key = httpx.get(f"{url}/api/admin/spend", params={"group_by": "key"}, headers=ADMIN).json()
+    assert sorted((row["name"], row["requests"], row["cost_usd"]) for row in by_key) == [("alice", 3, 0.12), ("bob", 1, 0.04)]
+    by_team = httpx.get(f"{url}/api/admin/spend", params={"group_by": "team"}, headers=ADMIN).json()
+    assert [(row["team"], row["name"], row["cost_usd"]) for row in by_team] == [(team["id"], "labs", 0.12)]
+    (by_day,) = httpx.get(f"{url}/api/admin/spend", params={"group_by": "day"}, headers=ADMIN).json()
+    assert by_day["day"] == time.strftime("%Y-%m-%d", time.gmtime()) and by_day["cost_usd"] == pytest.approx(0.16)
+    csv = httpx.get(f"{url}/api/admin/spend", params={"group_by": "model", "format": "csv"}, headers=ADMIN)
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[1].startswith("priced,4,0,")
+    assert f'llmgateway_team_cost_usd_total{{team="{team["id"]}"}} 0.12' in httpx.get(f"{url}/metrics", headers=ADMIN).text

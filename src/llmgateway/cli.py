@@ -147,6 +147,9 @@ def _keys(args: argparse.Namespace) -> int:
                   f"models {','.join(key['allowed_models'] or ['*'])}")  # fmt: skip
     elif args.action == "show":
         print(json.dumps(_admin(args, "GET", f"/keys/{args.name}"), indent=2))
+    elif args.action == "rotate":
+        key = _admin(args, "POST", f"/keys/{args.name}/rotate", {"grace_s": args.grace_hours * 3600})
+        print(f"{key['key']}\n(key {key['id']}: shown once; the old value works {args.grace_hours:g} h more)")
     else:
         _admin(args, "POST", f"/keys/{args.name}/revoke")
         print(f"revoked {args.name}")
@@ -228,9 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--url", help=url_help)
     logs.set_defaults(handler=_logs)
 
-    keys = commands.add_parser("keys", help="virtual keys: create, list, show, revoke (needs LLMGATEWAY_MASTER_KEY)")
-    keys.add_argument("action", choices=["create", "list", "show", "revoke"])
-    keys.add_argument("name", nargs="?", help="the new key's name (create), or a key's id (show, revoke)")
+    keys = commands.add_parser("keys", help="virtual keys: create, list, show, rotate, revoke (needs LLMGATEWAY_MASTER_KEY)")
+    keys.add_argument("action", choices=["create", "list", "show", "rotate", "revoke"])
+    keys.add_argument("name", nargs="?", help="the new key's name (create), or a key's id (show, rotate, revoke)")
+    keys.add_argument("--grace-hours", type=float, default=24.0, help="rotate: how long the old value keeps working (24)")
     keys.add_argument("--team", help="the team's name or id")
     keys.add_argument("--owner")
     keys.add_argument("--model", action="append", help="a model the key may use (provider/model, provider/*, a route); repeatable")

@@ -12,8 +12,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmgateway.api.export import csv_response
+from llmgateway.api.tracking import parse_instant
 from llmgateway.core.governance import Governance
 from llmgateway.errors import BadRequestError
+from llmgateway.tracking.store import LogFilter
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -103,6 +106,34 @@ async def show_key(key_id: str, request: Request) -> dict:
     return await _governance(request).keys.key(key_id)
 
 
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_s: float = Field(default=86_400, ge=0, le=30 * 86_400, description="How long the old value keeps working.")
+
+
+@router.post("/keys/{key_id}/rotate", summary="A new value for a key (shown once); the old one works for the grace period")
+async def rotate_key(key_id: str, request: Request, body: Rotation | None = None) -> dict:
+    governance = _governance(request)
+    key, key_hash, hint = governance.new_key()
+    row = await governance.keys.rotate(key_id, key_hash, hint, (body or Rotation()).grace_s)
+    return {**row, "key": key}
+
+
 @router.post("/keys/{key_id}/revoke", summary="Revoke a key: refused on every instance from now on")
 async def revoke_key(key_id: str, request: Request) -> dict:
     return await _governance(request).keys.revoke(key_id)
+
+
+@router.get("/spend", summary="Spend per key, team, model or UTC day (JSON, or CSV with format=csv)")
+async def spend(
+    request: Request,
+    group_by: Literal["key", "team", "model", "day"] = "key",
+    since: str | None = Query(default=None, description="unix seconds or ISO 8601"),
+    until: str | None = Query(default=None, description="unix seconds or ISO 8601"),
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    store = request.app.state.tracker.store
+    if store is None:
+        raise GovernanceOffError("spend reports read the request log: turn tracking on")
+    rows = await store.spend_report(group_by, LogFilter(since=parse_instant(since, "since"), until=parse_instant(until, "until")))
+    return rows if format == "json" else await csv_response(rows, f"spend-by-{group_by}.csv")

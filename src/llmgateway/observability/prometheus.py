@@ -56,6 +56,9 @@ class GatewayMetrics:
                                registry=self.registry)  # fmt: skip
         self.cache_requests = Counter("llmgateway_cache_requests", "Cacheable requests, by what the cache did.",
                                       ("result",), registry=self.registry)  # fmt: skip
+        # per team (teams are made by the admin API: a bounded label set), by the team's id
+        self.team_cost = Counter("llmgateway_team_cost_usd", "Cost of the calls made with a team's keys, in USD.",
+                                 ("team",), registry=self.registry)  # fmt: skip
         self.cache_saved = Counter("llmgateway_cache_saved_usd", "What cache hits would have cost, in USD.",
                                    registry=self.registry)  # fmt: skip
 
@@ -83,6 +86,9 @@ class GatewayMetrics:
                 self.tokens.labels(provider, model, kind).inc(count)
         if m["cost_usd"]:
             self.cost.labels(provider, model).inc(m["cost_usd"])
+        key = result.request.origin.key
+        if key is not None and key.team_id and m["cost_usd"]:
+            self.team_cost.labels(key.team_id).inc(m["cost_usd"])
         if "cache" in m:
             self.cache_requests.labels(m["cache"]).inc()
             if m["cost_saved_usd"]:

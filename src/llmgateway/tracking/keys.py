@@ -18,7 +18,7 @@ from llmgateway.errors import BadRequestError, NotFoundError
 from llmgateway.tracking.schema import requests, teams, virtual_keys
 
 _KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "budget_usd", "budget_period",
-               "expires_at", "revoked_at", "metadata", "created_at")  # fmt: skip
+               "expires_at", "revoked_at", "previous_valid_until", "metadata", "created_at")  # fmt: skip
 
 
 class TeamExistsError(BadRequestError):
@@ -83,11 +83,26 @@ class KeyStore:
             select(virtual_keys, teams.c.rpm.label("team_rpm"), teams.c.budget_usd.label("team_budget_usd"),
                    teams.c.budget_period.label("team_budget_period"))  # fmt: skip
             .select_from(virtual_keys.outerjoin(teams, virtual_keys.c.team_id == teams.c.id))
-            .where(virtual_keys.c.key_hash == key_hash)
+            .where(
+                (virtual_keys.c.key_hash == key_hash)
+                | ((virtual_keys.c.previous_key_hash == key_hash) & (virtual_keys.c.previous_valid_until > time.time()))
+            )
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else dict(row._mapping)
+
+    async def rotate(self, key_id: str, key_hash: str, hint: str, grace_s: float) -> dict[str, Any]:
+        """A new value for the key; the old one keeps working for `grace_s` seconds."""
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(virtual_keys).where(virtual_keys.c.id == key_id, virtual_keys.c.revoked_at.is_(None))
+                .values(previous_key_hash=virtual_keys.c.key_hash, previous_valid_until=time.time() + grace_s,
+                        key_hash=key_hash, hint=hint)
+            )  # fmt: skip
+        if done.rowcount != 1:
+            raise NotFoundError(f"no active key {key_id!r}")
+        return await self.key(key_id)
 
     async def spend(self, scope: str, owner_id: str, since: float) -> float:
         """What a key's or a team's recorded requests cost since `since` (unix seconds)."""

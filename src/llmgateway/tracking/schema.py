@@ -92,6 +92,8 @@ virtual_keys = Table(
     Column("team_id", String(36)),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("hint", String(16), nullable=False),
+    Column("previous_key_hash", String(64)),  # a rotated key's old value, valid until:
+    Column("previous_valid_until", Double),
     Column("allowed_models", Json),
     Column("rpm", Integer),
     Column("budget_usd", Double),
