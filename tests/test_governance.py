@@ -114,15 +114,15 @@ def _assert_exactly(responses: list[httpx.Response], admitted: int) -> None:
     assert statuses.count(200) == admitted and statuses.count(429) == len(statuses) - admitted
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["type"] == "rate_limited" and int(refused.headers["retry-after"]) >= 1
-    assert refused.headers["x-ratelimit-limit-requests"] == "100" and refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert refused.headers["x-ratelimit-limit-requests"] == str(admitted) and refused.headers["x-ratelimit-remaining-requests"] == "0"
     remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in responses if r.status_code == 200)
     assert remaining == list(range(admitted))  # each admitted request was counted once
 
 
 @pytest.mark.slow
 def test_requests_a_minute_hold_exactly_on_one_instance(governed: str) -> None:
-    key = new_key(governed, rpm=100)
-    _assert_exactly(asyncio.run(_burst(governed, key["key"], 1000)), 100)
+    key = new_key(governed, rpm=50)  # the three-instance test below sends 1,000 against 100
+    _assert_exactly(asyncio.run(_burst(governed, key["key"], 500)), 50)
 
 
 def test_a_teams_limit_counts_all_its_keys(governed: str) -> None:
