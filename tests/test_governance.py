@@ -101,11 +101,12 @@ def test_a_key_may_use_only_its_models_and_not_the_admin_api(governed: str, open
 BURST_CONNECTIONS = 32
 
 
-async def _burst(url: str | list[str], token: str, count: int) -> list[httpx.Response]:
+async def _burst(url: str | list[str], token: str, count: int, body: dict[str, Any] = ECHO) -> list[httpx.Response]:
+    """`count` mock requests with `token`, all sent at once, spread over the gateways at `url`."""
     urls = url if isinstance(url, list) else [url]
     limits = httpx.Limits(max_connections=BURST_CONNECTIONS)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=ECHO, headers=bearer(token))
+        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=body, headers=bearer(token))
                                       for i in range(count)))  # fmt: skip
 
 
@@ -209,13 +210,6 @@ def priced_catalog(tmp_path: Path) -> Path:
     return path
 
 
-async def _spend(url: str | list[str], token: str, count: int, body: dict[str, Any] = ONE_WORD) -> list[httpx.Response]:
-    urls = url if isinstance(url, list) else [url]
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=BURST_CONNECTIONS)) as client:
-        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=body, headers=bearer(token))
-                                      for i in range(count)))  # fmt: skip
-
-
 def _recorded_spend(url: str, key_id: str) -> float:
     deadline = time.monotonic() + 10
     while True:
@@ -237,7 +231,7 @@ def _assert_budget_held(responses: list[httpx.Response], served: int) -> None:
 def test_a_budget_holds_exactly_under_concurrency_on_one_instance(gateway_factory: Callable[..., str], tmp_path: Path) -> None:
     url = gateway_factory(master_key=MASTER, catalog=priced_catalog(tmp_path))
     key = new_key(url, budget_usd=1.0, budget_period="total")
-    _assert_budget_held(asyncio.run(_spend(url, key["key"], 500)), 25)  # $1.00 / $0.04
+    _assert_budget_held(asyncio.run(_burst(url, key["key"], 500, ONE_WORD)), 25)  # $1.00 / $0.04
     assert _recorded_spend(url, key["id"]) == pytest.approx(1.0)
 
 
@@ -251,7 +245,7 @@ def test_a_budget_holds_exactly_on_three_instances(tmp_path: Path, postgres_url:
             (tmp_path / f"g{i}").mkdir()
             urls.append(f"http://127.0.0.1:{stack.enter_context(served(tmp_path / f'g{i}', **env))[0]}")
         key = new_key(urls[0], budget_usd=1.0, budget_period="day")
-        _assert_budget_held(asyncio.run(_spend(urls, key["key"], 500)), 25)
+        _assert_budget_held(asyncio.run(_burst(urls, key["key"], 500, ONE_WORD)), 25)
         assert _recorded_spend(urls[1], key["id"]) == pytest.approx(1.0)
 
 

@@ -98,17 +98,22 @@ def _missing_key_message(args: argparse.Namespace, provider: str) -> str:
     )
 
 
-def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:
+def _send(args: argparse.Namespace, method: str, path: str, **request: Any) -> Any:
+    """One request to the running gateway; a gateway that is not there is a clear exit."""
     import httpx
 
     url = _gateway_url(args)
     try:
-        response = httpx.get(f"{url}{path}", params={k: v for k, v in params.items() if v is not None}, timeout=30)
+        return httpx.request(method, f"{url}{path}", timeout=30, **request)
     except httpx.TransportError:
         raise SystemExit(
             f"llmgateway: cannot reach the gateway at {url}; start it with `llmgateway serve`, "
             "or set LLMGATEWAY_URL to where it runs"
         ) from None
+
+
+def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:
+    response = _send(args, "GET", path, params={k: v for k, v in params.items() if v is not None})
     if response.status_code != 200:
         raise SystemExit(f"llmgateway: {response.status_code} {response.text}")
     return response.json()
@@ -116,17 +121,11 @@ def _get(args: argparse.Namespace, path: str, **params: Any) -> Any:
 
 def _admin(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """A call of the admin API, with the master key of this environment (LLMGATEWAY_MASTER_KEY)."""
-    import httpx
-
     master_key = get_settings().master_key
     if master_key is None:
         raise SystemExit("llmgateway: set LLMGATEWAY_MASTER_KEY (the gateway's) to manage keys and teams")
-    url = _gateway_url(args)
-    try:
-        response = httpx.request(method, f"{url}/api/admin{path}", json=body, timeout=30,
-                                 headers={"Authorization": f"Bearer {master_key.get_secret_value()}"})  # fmt: skip
-    except httpx.TransportError:
-        raise SystemExit(f"llmgateway: cannot reach the gateway at {url}; start it with `llmgateway serve`") from None
+    response = _send(args, method, f"/api/admin{path}", json=body,
+                     headers={"Authorization": f"Bearer {master_key.get_secret_value()}"})  # fmt: skip
     if response.status_code >= 400:
         raise SystemExit(f"llmgateway: {response.json().get('error', {}).get('message', response.text)}")
     return response.json()

@@ -61,9 +61,10 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         app.state.shared = shared
         app.state.metrics = metrics
         app.state.started_at = time.monotonic()
+        readiness = gateway.readiness_at_start()  # read once: for the banner and the warm-up
         if settings.log_level in ("debug", "info"):
-            print(startup_banner(gateway, settings.host, settings.port), file=sys.stderr, flush=True)
-        app.state.warming = warming = asyncio.create_task(gateway.warm_up(), name="llmgateway-warm-up")
+            print(startup_banner(gateway, readiness, settings.host, settings.port), file=sys.stderr, flush=True)
+        app.state.warming = warming = asyncio.create_task(gateway.warm_up(readiness), name="llmgateway-warm-up")
         stop_draining = drain_on_sigterm(app.state, settings.drain_s)
         try:
             yield

@@ -11,12 +11,12 @@ from llmgateway.core.gateway import Gateway
 from llmgateway.version import __version__
 
 
-def startup_banner(gateway: Gateway, host: str, port: int) -> str:
+def startup_banner(gateway: Gateway, readiness: dict[str, list[str]], host: str, port: int) -> str:
     """Where to point a browser or a client, which providers are ready (and what the others
     miss), and where the records go; the database password is never shown."""
     base = f"http://{host}:{port}"
     ready, not_ready = [], []
-    for provider_id, missing in gateway.readiness_at_start().items():
+    for provider_id, missing in readiness.items():
         if missing:
             not_ready.append(f"    {provider_id}: set {', '.join(missing)}")
         else:

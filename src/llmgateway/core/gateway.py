@@ -315,23 +315,24 @@ class Gateway:
         self._call_ended()
         await self.recorder.save_turn(result)
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, readiness: dict[str, list[str]]) -> None:
         """Import and build the adapters of the providers configured to serve, off the event loop.
 
         Started once the server listens, so it never delays being healthy; a provider nobody
         configured is imported on its first request only, and costs no start-up time or memory.
         """
-        for adapter_name in self.configured_adapters():
+        for adapter_name in self.configured_adapters(readiness):
             try:
                 await asyncio.to_thread(self.adapters.import_adapter, adapter_name)
                 self.adapters.get(adapter_name)
             except Exception:  # the provider's first request reports it to its client
                 logger.exception("the %s adapter could not be loaded", adapter_name)
 
-    def configured_adapters(self) -> list[str]:
-        """The adapters of the providers that are installed and have everything set to serve."""
+    def configured_adapters(self, readiness: dict[str, list[str]]) -> list[str]:
+        """The adapters of the providers that are installed and have everything set to serve
+        (`readiness`: what `readiness_at_start` found)."""
         names = []
-        for provider_id, missing in self.readiness_at_start().items():
+        for provider_id, missing in readiness.items():
             adapter = self.provider(provider_id).adapter
             if not missing and adapter not in names:
                 names.append(adapter)

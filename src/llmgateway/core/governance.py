@@ -20,6 +20,7 @@ import hmac
 import logging
 import secrets
 import time
+from typing import Awaitable, Callable, TypeVar
 
 from pydantic import SecretStr
 
@@ -35,6 +36,7 @@ from llmgateway.vocabulary.requests import ChatRequest, KeyPrincipal
 logger = logging.getLogger("llmgateway.governance")
 
 KEY_PREFIX = "lgw-"
+T = TypeVar("T")
 LIMITS_TIMEOUT_S = 5.0
 
 
@@ -136,16 +138,25 @@ class Governance:
     async def _admission(self, windows: list[tuple[str, int]]) -> Admission:
         if not self._shared:
             return await self._local.admit(windows)
+        return await self._shared_or_local(
+            "rate limits", lambda: self._limiter.admit(windows), lambda: self._local.admit(windows)
+        )
+
+    async def _shared_or_local(self, what: str, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]) -> T:
+        """`shared` (on Redis) within its bound; when Redis does not answer, what the operator
+        chose: this instance alone (`local`), or a 503. The bound is longer than other Redis
+        calls': a late answer may already have counted the request, so only a Redis that does
+        not answer for this long is taken as down."""
         try:
-            # Longer than other Redis calls: a late answer may already have counted the request,
-            # so only a Redis that does not answer for this long is taken as down.
             async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
-                return await self._limiter.admit(windows)
-        except Exception as exc:  # Redis down: the operator chose how limits behave then
+                return await shared()
+        except GatewayError:
+            raise
+        except Exception as exc:
             if self._without_shared == "refuse":
-                raise LimitsUnavailableError("the rate limits' shared store is not answering; try again shortly") from None
-            logger.warning("rate limits: Redis did not answer (%s); this instance counts alone", type(exc).__name__)
-            return await self._local.admit(windows)
+                raise LimitsUnavailableError(f"the {what}' shared store is not answering; try again shortly") from None
+            logger.warning("%s: Redis did not answer (%s); this instance counts alone", what, type(exc).__name__)
+            return await local()
 
 
     async def reserve(self, key: KeyPrincipal, targets: list[ChatRequest]) -> Hold | None:
@@ -155,18 +166,21 @@ class Governance:
         if not accounts:
             return None
         amount = max(worst_case_cost(target) for target in targets)
-        ledger = self._ledger
-        try:
-            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
-                refused = await ledger.reserve(accounts, amount, self._spent_so_far)
-        except GatewayError:
-            raise
-        except Exception as exc:
-            if ledger is self._local_ledger or self._without_shared == "refuse":
-                raise LimitsUnavailableError("the budgets' shared store is not answering; try again shortly") from None
-            logger.warning("budgets: Redis did not answer (%s); this instance keeps its own ledger", type(exc).__name__)
-            ledger = self._local_ledger
-            refused = await ledger.reserve(accounts, amount, self._spent_so_far)
+
+        async def reserve_in(ledger: Ledger) -> tuple[Account | None, Ledger]:
+            return await ledger.reserve(accounts, amount, self._spent_so_far), ledger
+
+        if self._ledger is self._local_ledger:
+            try:  # a ledger opens from the request log: a database that does not answer is a 503
+                refused, ledger = await reserve_in(self._local_ledger)
+            except GatewayError:
+                raise
+            except Exception:
+                raise LimitsUnavailableError("the budgets' ledger could not be opened; try again shortly") from None
+        else:
+            refused, ledger = await self._shared_or_local(
+                "budgets", lambda: reserve_in(self._ledger), lambda: reserve_in(self._local_ledger)
+            )
         if refused is not None:
             headers = {"Retry-After": str(int(refused.period_end - time.time()) + 1)} if refused.period_end else None
             raise BudgetExceededError(

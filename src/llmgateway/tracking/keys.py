@@ -21,6 +21,9 @@ _KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm"
                "expires_at", "revoked_at", "previous_valid_until", "metadata", "created_at")  # fmt: skip
 
 
+_KEY_COLUMNS = [virtual_keys.c[name] for name in _KEY_FIELDS]  # never the hashes
+
+
 class TeamExistsError(BadRequestError):
     error_type = "team_exists"
 
@@ -56,14 +59,12 @@ class KeyStore:
         return {name: row.get(name) for name in _KEY_FIELDS}
 
     async def keys(self) -> list[dict[str, Any]]:
-        columns = [virtual_keys.c[name] for name in _KEY_FIELDS]
         async with self._engine.connect() as conn:
-            return [dict(r._mapping) for r in await conn.execute(select(*columns).order_by(virtual_keys.c.created_at))]
+            return [dict(r._mapping) for r in await conn.execute(select(*_KEY_COLUMNS).order_by(virtual_keys.c.created_at))]
 
     async def key(self, key_id: str) -> dict[str, Any]:
-        columns = [virtual_keys.c[name] for name in _KEY_FIELDS]
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(*columns).where(virtual_keys.c.id == key_id))).first()
+            row = (await conn.execute(select(*_KEY_COLUMNS).where(virtual_keys.c.id == key_id))).first()
         if row is None:
             raise NotFoundError(f"no key {key_id!r}")
         return dict(row._mapping)
