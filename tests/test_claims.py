@@ -173,6 +173,30 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_dockerfile.py::test_records_go_to_a_volume_that_the_user_owns",
         "test_dockerfile.py::test_health_check_follows_the_configured_port",
         "test_dockerfile.py::test_shutdown_grace_is_under_docker_stops_timeout"),
+    "/v1/messages speaks Anthropic's Messages API in front of every provider, streamed in its event order": (
+        "test_client_surfaces.py::test_messages_create_through_every_provider",
+        "test_client_surfaces.py::test_messages_stream_in_anthropics_event_order",
+        "test_client_surfaces.py::test_messages_tool_use_round_trip",
+        "test_client_surfaces.py::test_langchain_chat_anthropic_through_the_gateway"),
+    "/v1/messages translates blocks, tools and sampling for other vendors": (
+        "test_client_surfaces.py::test_messages_translation_reaches_an_openai_upstream",),
+    "an Anthropic target gets the Messages client's own body": (
+        "test_client_surfaces.py::test_messages_reach_anthropic_as_the_client_sent_them",),
+    "/v1/messages answers errors in Anthropic's shape, before and during a stream": (
+        "test_client_surfaces.py::test_messages_errors_in_anthropics_shape",
+        "test_client_surfaces.py::test_messages_refusals_by_virtual_key_in_anthropics_shape"),
+    "/v1/messages/count_tokens is an estimate, flagged": (
+        "test_client_surfaces.py::test_count_tokens_is_an_estimate_and_says_so",),
+    "/v1/responses speaks OpenAI's Responses API in front of every provider, streamed in its event order": (
+        "test_client_surfaces.py::test_responses_create_through_every_provider",
+        "test_client_surfaces.py::test_responses_stream_in_openais_event_order",
+        "test_client_surfaces.py::test_responses_function_call_round_trip",
+        "test_client_surfaces.py::test_responses_structured_output_and_instructions_reach_openai"),
+    "previous_response_id and GET /v1/responses/{id} from the request log, on any instance": (
+        "test_client_surfaces.py::test_previous_response_id_and_get_work_across_instances",),
+    "store: false keeps no content": ("test_client_surfaces.py::test_store_false_keeps_no_content",),
+    "four surfaces, one pipeline: the same answer, metrics and records differing only in surface": (
+        "test_client_surfaces.py::test_four_surfaces_one_answer_four_records",),
 }  # fmt: skip
 
 

@@ -14,7 +14,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from llmgateway.api import admin, engine, export, health, openai_compat, operations, tracking
+from llmgateway.api import (
+    admin,
+    anthropic_messages,
+    engine,
+    export,
+    health,
+    openai_compat,
+    operations,
+    responses_api,
+    tracking,
+)
 from llmgateway.api.access import AccessMiddleware
 from llmgateway.api.banner import startup_banner
 from llmgateway.api.docs import install_docs
@@ -99,6 +109,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.add_middleware(
         RequestIntakeMiddleware, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
     )
+    app.add_middleware(anthropic_messages.AnthropicErrorShape)  # outside access and intake: their refusals too
     if settings.access_log:
         configure_access_logger()
         app.add_middleware(AccessLogMiddleware, include_contents=settings.access_log_contents)
@@ -112,6 +123,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         )
     app.include_router(engine.router)
     app.include_router(openai_compat.router)
+    app.include_router(anthropic_messages.router)
+    app.include_router(responses_api.router)
     app.include_router(export.router)
     app.include_router(health.router)
     app.include_router(tracking.router)

@@ -47,7 +47,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 
 # The routes whose requests the request log records, refused ones too: (path prefix, surface).
-_RECORDED_ROUTES = (("/api/engine/chat/", "engine"), ("/v1/chat/completions", "openai"), ("/v1/embeddings", "openai"))
+_RECORDED_ROUTES: tuple[tuple[str, str | None], ...] = (("/api/engine/chat/", "engine"), ("/v1/chat/completions", "openai"), ("/v1/embeddings", "openai"),
+                    ("/v1/messages/count_tokens", None), ("/v1/messages", "anthropic"), ("/v1/responses", "responses"))  # fmt: skip
 
 
 class InvalidJsonError(BadRequestError):

@@ -16,13 +16,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.responses import Response
 
+from llmgateway.api.answers import answer, metric_headers
 from llmgateway.api.cache_control import cache_options
-from llmgateway.api.call_headers import call_headers
-from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.api.engine import gateway_of, tool_call_fragment
 from llmgateway.api.intake import origin_of
 from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseFormat, Tool, ToolChoiceFunction
-from llmgateway.api.sse import Chunk, OutputEvent, stream_response
+from llmgateway.api.sse import Chunk, OutputEvent
 from llmgateway.core.call import Call
 from llmgateway.metrics.report import openai_usage
 from llmgateway.vocabulary.events import TextDelta
@@ -81,21 +80,8 @@ async def chat_completions(body: ChatCompletionBody, request: Request) -> Respon
     )
     chat.cache = cache_options(body.cache, request.headers)
     chat_request = await gateway.build_named_request(body.model, chat, origin)
-    call = await gateway.start(chat_request)
-    request.state.call = call  # for the access log
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": chat_request.provider.id}
-        return await stream_response(request, call, CompletionChunks(include_usage), {**headers, **call_headers(call, chat_request)})
-    result = await unless_the_client_leaves(request, call, call.complete())
-    if result is None:
-        return client_left_response()
-    headers = {"x-llmgateway-request-id": call.id, "x-llmgateway-provider": result.request.provider.id, **call_headers(call, chat_request)}
-    return Response(
-        orjson.dumps(completion(result)),
-        media_type="application/json",
-        headers={**headers, **metric_headers(result.metrics)},
-    )
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return await answer(request, chat_request, completion, CompletionChunks(include_usage) if body.stream else None)
 
 
 class EmbeddingsBody(BaseModel):
@@ -170,15 +156,6 @@ def completion(result: CallResult) -> dict[str, Any]:
         "metrics": result.metrics,
         "attempts": result.attempts,
     }
-
-
-def metric_headers(metrics: dict[str, Any]) -> dict[str, str]:
-    """The metrics as `x-llmgateway-*` headers (metrics without a value left out)."""
-    names = ("latency_s", "time_to_first_token_s", "inter_token_latency_s", "tokens_per_second",
-             "input_tokens", "output_tokens", "cost_usd")  # fmt: skip
-    values: dict[str, Any] = {name.replace("_", "-"): metrics.get(name) for name in names}
-    values["tokens-estimated"] = str(metrics["tokens_estimated"]).lower()
-    return {f"x-llmgateway-{k}": f"{v:.6g}" if isinstance(v, float) else str(v) for k, v in values.items() if v is not None}
 
 
 class CompletionChunks:

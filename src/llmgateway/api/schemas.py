@@ -142,17 +142,17 @@ class GatewayOptions(BaseModel):
         messages: list[dict[str, Any]],
         *,
         parameters: dict[str, Any] | None,
-        tools: list["Tool"] | None,
-        tool_choice: "str | ToolChoiceFunction | None",
-        response_format: "ResponseFormat | None",
+        tools: "list[Tool] | list[dict[str, Any]] | None",
+        tool_choice: "str | ToolChoiceFunction | dict[str, Any] | None",
+        response_format: "ResponseFormat | dict[str, Any] | None",
         api_key: SecretStr | None = None,
     ) -> ChatInput:
         return ChatInput(
             messages=messages,
             parameters=parameters,
-            tools=None if tools is None else [t.model_dump(exclude_none=True) for t in tools],
-            tool_choice=tool_choice.model_dump(exclude_none=True) if isinstance(tool_choice, BaseModel) else tool_choice,
-            response_format=None if response_format is None else response_format.model_dump(exclude_none=True),
+            tools=None if tools is None else [_plain(t) for t in tools],
+            tool_choice=_plain(tool_choice) if isinstance(tool_choice, BaseModel) else tool_choice,
+            response_format=None if response_format is None else _plain(response_format),
             api_key=api_key,
             session_id=self.session_id,
             retries=self.retries,
@@ -161,6 +161,11 @@ class GatewayOptions(BaseModel):
             first_token_timeout_s=self.first_token_timeout,
             cache=None if self.cache is None else self.cache.options(),
         )
+
+
+def _plain(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """A validated shape as a plain dict (surfaces that translate pass dicts already)."""
+    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
 
 
 class EngineChatBody(GatewayOptions, _Lenient):

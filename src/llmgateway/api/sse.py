@@ -5,9 +5,12 @@ byte (bad key, rate limit, all retries spent) is still a plain HTTP error with i
 A client that goes away cancels the upstream call, and the call is still recorded, as
 cancelled.
 
-Two framings carry the chunks:
+Three framings carry the chunks:
 - server-sent events (`text/event-stream`): `data: {chunk}` each, then `data: [DONE]`; a
   failure after the first byte is an `event: error` with `{"error": {...}}`;
+- named server-sent events, as Anthropic's Messages API and OpenAI's Responses API stream:
+  `event: {chunk["type"]}` before each `data:`, no `[DONE]`; a failure after the first byte
+  is whatever the surface's `failure()` makes of it;
 - JSON chunks (`application/json`), as LLMstudio's proxy streams: each chunk is one JSON
   object in one HTTP chunk of the chunked body, so a reader of HTTP chunks gets exactly one
   object each (ended by a newline, so that curl shows one a line); a failure after the first
@@ -16,7 +19,7 @@ Two framings carry the chunks:
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, AsyncIterator, Protocol, runtime_checkable
 
 import anyio
 import orjson
@@ -36,13 +39,21 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChunkFormat(Protocol):
-    """How one API surface shapes its stream."""
+    """How one API surface shapes its stream. An event may open or close blocks of the
+    surface's own, so `opening` and `delta` may answer several chunks (a list) for one."""
 
-    def opening(self, call: Call) -> Chunk | None: ...
+    def opening(self, call: Call) -> Chunk | list[Chunk] | None: ...
 
-    def delta(self, call: Call, event: OutputEvent) -> Chunk: ...
+    def delta(self, call: Call, event: OutputEvent) -> Chunk | list[Chunk]: ...
 
     def closing(self, result: CallResult) -> list[Chunk]: ...
+
+
+@runtime_checkable
+class NamedEventFormat(ChunkFormat, Protocol):
+    """A surface that names its events (`type`), and says a failure mid-stream its own way."""
+
+    def failure(self, error: GatewayError) -> list[Chunk]: ...
 
 
 async def open_stream(call: Call) -> tuple[AsyncIterator[OutputEvent], OutputEvent | None]:
@@ -62,12 +73,25 @@ async def guarded_chunks(
     """The call's chunks; the call is finished (and recorded) however the stream ends."""
     try:
         opening = chunk_format.opening(call)
-        if opening is not None:
+        if type(opening) is list:
+            for chunk in opening:
+                yield chunk
+        elif opening is not None:
             yield opening
         if first is not None:
-            yield chunk_format.delta(call, first)
+            produced = chunk_format.delta(call, first)
+            if type(produced) is list:
+                for chunk in produced:
+                    yield chunk
+            else:
+                yield produced
             async for event in output:
-                yield chunk_format.delta(call, event)
+                produced = chunk_format.delta(call, event)
+                if type(produced) is list:
+                    for chunk in produced:
+                        yield chunk
+                else:
+                    yield produced
         for chunk in chunk_format.closing(await call.finish()):
             yield chunk
     except GatewayError:
@@ -89,8 +113,13 @@ async def stream_response(
     if opened is None:
         return client_left_response()
     output, first = opened
-    framing, media_type = (_json_chunks, "application/json") if json_chunks else (_server_sent_events, "text/event-stream")
-    body = framing(guarded_chunks(call, output, first, chunk_format))
+    chunks = guarded_chunks(call, output, first, chunk_format)
+    if json_chunks:
+        body, media_type = _json_chunks(chunks), "application/json"
+    elif isinstance(chunk_format, NamedEventFormat):
+        body, media_type = _named_events(chunks, chunk_format), "text/event-stream"
+    else:
+        body, media_type = _server_sent_events(chunks), "text/event-stream"
     return StreamingResponse(body, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
 
 
@@ -101,6 +130,15 @@ async def _server_sent_events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[byt
         yield DONE
     except GatewayError as exc:
         yield b"event: error\ndata: " + orjson.dumps(exc.to_body()) + b"\n\n"
+
+
+async def _named_events(chunks: AsyncIterator[Chunk], chunk_format: NamedEventFormat) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield b"event: " + chunk["type"].encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
+    except GatewayError as exc:
+        for chunk in chunk_format.failure(exc):
+            yield b"event: " + chunk["type"].encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
 
 
 async def _json_chunks(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:

@@ -31,7 +31,7 @@ class TrackingDisabledError(GatewayError):
     error_type = "tracking_disabled"
 
 
-async def _store(request: Request) -> RequestStore:
+async def request_store(request: Request) -> RequestStore:
     tracker: Tracker = request.app.state.tracker
     if tracker.store is None:
         raise TrackingDisabledError("the request log is off (LLMGATEWAY_TRACKING_ENABLED=false)")
@@ -69,7 +69,7 @@ async def logs(
     until: str | None = Query(default=None, description="unix seconds or ISO 8601"),
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    store = await _store(request)
+    store = await request_store(request)
     where = LogFilter(provider, model, session_id, status, parse_instant(since, "since"), parse_instant(until, "until"))
     rows = [log_default(row) for row in await store.logs(where, skip, limit)]
     if format == "csv":
@@ -98,7 +98,7 @@ class LogDefaultCreate(BaseModel):
 async def post_log(request: Request, log: LogDefaultCreate) -> dict[str, Any]:
     """A result the gateway answered (same `id`) gets the client's `session_id`, and no
     second record; any other is stored as a record of surface `tracker`."""
-    store = await _store(request)
+    store = await request_store(request)
     client = request.client.host if request.client else None
     record, _ = storable(record_of_client_log(log.model_dump(), client))
     return log_default(await store.merge_client_log(record))
@@ -106,7 +106,7 @@ async def post_log(request: Request, log: LogDefaultCreate) -> dict[str, Any]:
 
 @router.get("/logs/{session_id}", summary="The log of one session, newest first")
 async def session_logs(request: Request, session_id: str, limit: int = Query(default=1000, ge=1, le=1000)) -> Any:
-    store = await _store(request)
+    store = await request_store(request)
     return [log_default(row) for row in await store.logs(LogFilter(session_id=session_id), 0, limit)]
 
 
@@ -137,7 +137,7 @@ def log_default(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _tables(request: Request) -> tuple[SessionTable, PromptTable]:
-    store = await _store(request)
+    store = await request_store(request)
     return SessionTable(store.engine), PromptTable(store.engine)
 
 
@@ -231,7 +231,7 @@ async def stats(
     since: str | None = Query(default=None, description="unix seconds or ISO 8601"),
     provider: str | None = None,
 ) -> list[dict[str, Any]]:
-    store = await _store(request)
+    store = await request_store(request)
     return await store.stats(group_by, LogFilter(provider=provider, since=parse_instant(since, "since")))
 
 
@@ -244,6 +244,6 @@ async def timeseries(
     provider: str | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    store = await _store(request)
+    store = await request_store(request)
     where = LogFilter(provider, model, None, None, parse_instant(since, "since"), parse_instant(until, "until"))
     return await store.timeseries(where, bucket_s)

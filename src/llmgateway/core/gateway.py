@@ -154,6 +154,7 @@ class Gateway:
             vendor_options=self._setup(spec).vendor_options(model),
             timeout_s=chat.timeout_s,
             first_token_timeout_s=chat.first_token_timeout_s,
+            keep_content=chat.keep_content,
         )
 
     def _fallback(self, name: str, chat: ChatInput, origin: Origin) -> ChatRequest:

@@ -108,6 +108,8 @@ class AnthropicAdapter:
 
 
 def build_messages_body(request: ChatRequest) -> dict[str, Any]:
+    if request.native_body is not None:  # a Messages API client's own body: ours to stream
+        return {**request.native_body, "model": request.model, "stream": True}
     system, messages = split_system(request.messages)
     params = dict(request.parameters)
     default_max = request.provider.parameters.get("max_tokens")

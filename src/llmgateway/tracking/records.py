@@ -29,7 +29,7 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
     request = result.request
     metrics = result.metrics
     error = result.error
-    return {
+    record = {
         "id": result.id,
         "created_at": result.timestamp,
         "finished_at": time.time(),
@@ -57,6 +57,9 @@ def record_from_result(result: CallResult) -> dict[str, Any]:
         "key_fingerprint": key_fingerprint(request.api_key),
         **_governed_by(request.origin.key),
     }
+    if not request.keep_content:
+        record.update(chat_input=None, chat_output=None, context=None, tool_calls=None)
+    return record
 
 
 def record_of_embedding(outcome: EmbeddingOutcome) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class Origin:
     """Where a request came from: the API surface, the client, when it arrived, and the virtual
     key it came with (when the gateway governs access with keys)."""
 
-    surface: str  # engine, openai or client (in-process)
+    surface: str  # engine, openai, anthropic, responses or client (in-process)
     client_address: str | None = None
     received_at: float = 0.0  # monotonic
     key: KeyPrincipal | None = None
@@ -65,6 +65,7 @@ class ChatInput:
     timeout_s: float | None = None
     first_token_timeout_s: float | None = None
     cache: CacheOptions | None = None
+    keep_content: bool = True  # False: the request log keeps the call's numbers, not its messages
 
 
 @dataclass(slots=True)
@@ -96,6 +97,10 @@ class ChatRequest:
     cache_key: str | None = None  # set when the gateway caches answers and this one may be cached
     rate_limit_headers: dict[str, str] | None = None  # what the key's limits left, for the answer
     budget_hold: Any = None  # the worst-case cost reserved against the key's budgets, settled at the end
+    # The client's body in this target's own wire format (a surface that speaks the vendor's
+    # API), sent instead of a translation so that what the gateway does not model still arrives.
+    native_body: dict[str, Any] | None = None
+    keep_content: bool = True
 
     @property
     def model_spec(self) -> ModelSpec | None:

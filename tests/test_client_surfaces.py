@@ -1,0 +1,331 @@
+"""Anthropic's Messages API and OpenAI's Responses API in front of every provider, driven by
+the vendors' own SDKs (and LangChain's ChatAnthropic): whatever the SDK parses, it parses
+from the gateway's answers and events; what reaches each upstream is read off its emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable
+
+import anthropic
+import httpx
+import openai
+import orjson
+import pytest
+
+from tests.emulators.base import DEFAULT_REPLY, Fault
+
+# The model each provider answers with behind the gateway, and the input tokens its emulator
+# reports for a one-message prompt of `PROMPT` (each vendor counts its own way).
+TARGETS = {
+    "anthropic": ("anthropic/claude-haiku-4-5", 25),
+    "openai": ("openai/gpt-4o-mini", 7 + 4),  # OpenAI's emulator: 7 plus a token per word
+    "google": ("google/gemini-2.5-flash", 9),
+    "ollama": ("ollama/llama3.2", 26),
+}
+PROMPT = "Hello, who are you?"
+WEATHER_TOOL = {"name": "get_weather", "description": "The weather in a city",
+                "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}  # fmt: skip
+EMULATORS = {"anthropic": "anthropic_emulator", "openai": "openai_emulator", "google": "gemini_emulator",
+             "ollama": "ollama_emulator"}  # fmt: skip
+
+
+@pytest.fixture
+def base_url(gateway_factory: Callable[..., str], anthropic_emulator: Any, gemini_emulator: Any, ollama_emulator: Any) -> str:
+    return gateway_factory()
+
+
+def _emulator(request: pytest.FixtureRequest, provider: str) -> Any:
+    return request.getfixturevalue(EMULATORS[provider])
+
+
+def _sse_events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, data) of each server-sent event, in order."""
+    events = []
+    for block in response.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            events.append((lines["event"], orjson.loads(lines["data"])))
+    return events
+
+
+def _logs(base_url: str) -> list[dict[str, Any]]:
+    return httpx.get(base_url + "/api/tracking/logs").json()
+
+
+# --- Anthropic's Messages API ---------------------------------------------------------------
+
+
+@pytest.fixture
+def claude(base_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=base_url, api_key="gateway-key", max_retries=0)
+
+
+@pytest.mark.parametrize("provider", list(TARGETS))
+def test_messages_create_through_every_provider(claude: anthropic.Anthropic, base_url: str, provider: str) -> None:
+    model, input_tokens = TARGETS[provider]
+    raw = claude.messages.with_raw_response.create(model=model, max_tokens=100, system="Be brief.",
+                                                   messages=[{"role": "user", "content": PROMPT}])  # fmt: skip
+    message = raw.parse()
+    assert [(b.type, b.text) for b in message.content] == [("text", DEFAULT_REPLY)]
+    assert message.stop_reason == "end_turn" and message.role == "assistant"
+    assert message.id == "msg_" + raw.headers["x-llmgateway-request-id"].replace("-", "")
+    assert message.usage.output_tokens == 12 == int(raw.headers["x-llmgateway-output-tokens"])
+    expected_input = input_tokens + (2 if provider == "openai" else 0)  # OpenAI's counts the system prompt's words
+    assert message.usage.input_tokens == expected_input == int(raw.headers["x-llmgateway-input-tokens"])
+    assert raw.headers["x-llmgateway-provider"] == provider
+    [record] = _logs(base_url)
+    assert (record["surface"], record["provider"], record["chat_output"]) == ("anthropic", provider, DEFAULT_REPLY)
+
+
+@pytest.mark.parametrize("provider", list(TARGETS))
+def test_messages_stream_in_anthropics_event_order(claude: anthropic.Anthropic, base_url: str, provider: str) -> None:
+    model, _ = TARGETS[provider]
+    with claude.messages.stream(model=model, max_tokens=100, messages=[{"role": "user", "content": PROMPT}]) as stream:
+        assert "".join(stream.text_stream) == DEFAULT_REPLY
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 12
+    body = {"model": model, "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    events = _sse_events(httpx.post(base_url + "/v1/messages", json=body))
+    names = [name for name, _ in events]
+    assert names == ["message_start", "content_block_start", "ping", *["content_block_delta"] * 12,
+                     "content_block_stop", "message_delta", "message_stop"]  # fmt: skip
+    assert all(name == data["type"] for name, data in events)
+    assert events[1][1]["content_block"] == {"type": "text", "text": ""}
+    assert "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta") == DEFAULT_REPLY
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn" and events[-2][1]["usage"]["output_tokens"] == 12
+
+
+@pytest.mark.parametrize("provider", list(TARGETS))
+def test_messages_tool_use_round_trip(claude: anthropic.Anthropic, request: pytest.FixtureRequest, provider: str) -> None:
+    model, _ = TARGETS[provider]
+    emulator = _emulator(request, provider)
+    question = {"role": "user", "content": "Weather in Paris?"}
+    message = claude.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=[question])
+    assert message.stop_reason == "tool_use"
+    [use] = message.content
+    assert (use.type, use.name, use.input) == ("tool_use", "get_weather", {"location": "Paris"})
+    with claude.messages.stream(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=[question]) as stream:
+        kinds = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        streamed = stream.get_final_message()
+    assert kinds and set(kinds) == {"input_json_delta"}
+    assert [(b.type, b.name, b.input) for b in streamed.content] == [("tool_use", "get_weather", {"location": "Paris"})]
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18 degrees"}]}
+    answer = claude.messages.create(model=model, max_tokens=100, messages=[question, {"role": "assistant",
+                                    "content": [use.model_dump(include={"type", "id", "name", "input"})]}, result])  # fmt: skip
+    assert answer.content[0].text == DEFAULT_REPLY
+    upstream = orjson.dumps(emulator.requests[-1]).decode()
+    assert "18 degrees" in upstream and "get_weather" in upstream  # the call and its result reached the vendor
+
+
+def test_messages_translation_reaches_an_openai_upstream(claude: anthropic.Anthropic, openai_emulator: Any) -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    tool_use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}
+    claude.messages.create(
+        model="openai/gpt-4o-mini", max_tokens=50, stop_sequences=["END"], extra_body={"temperature": 0.5},
+        system=[{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Use metric."}],
+        tools=[WEATHER_TOOL], tool_choice={"type": "tool", "name": "get_weather"},
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "Weather here?"},
+                                         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, tool_use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 C"},
+                                         {"type": "text", "text": "And tomorrow?"}]},
+        ],
+    )  # fmt: skip
+    sent = openai_emulator.requests[-1]
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief.\n\nUse metric."},
+        {"role": "user", "content": [{"type": "text", "text": "Weather here?"},
+                                     {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}}]},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location":"Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "18 C"},
+        {"role": "user", "content": "And tomorrow?"},
+    ]  # fmt: skip
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
+    assert (sent["stop"], sent["temperature"], sent["max_completion_tokens"]) == (["END"], 0.5, 50)
+
+
+def test_messages_reach_anthropic_as_the_client_sent_them(claude: anthropic.Anthropic, anthropic_emulator: Any) -> None:
+    """What the gateway does not translate (cache_control, metadata, thinking) still reaches
+    Anthropic: an Anthropic target gets the client's own body, with the target's model."""
+    system = [{"type": "text", "text": "A long, cached system prompt.", "cache_control": {"type": "ephemeral"}}]
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=60, system=system, metadata={"user_id": "u-1"},
+                           messages=[{"role": "user", "content": PROMPT}])  # fmt: skip
+    sent = anthropic_emulator.requests[-1]
+    assert sent["system"] == system and sent["metadata"] == {"user_id": "u-1"}
+    assert (sent["model"], sent["stream"], sent["max_tokens"]) == ("claude-haiku-4-5", True, 60)
+
+
+def test_messages_errors_in_anthropics_shape(claude: anthropic.Anthropic, base_url: str, anthropic_emulator: Any) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        claude.messages.create(model="nowhere/model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert missing.value.body == {"type": "error", "error": {"type": "not_found_error", "code": "model_not_found",
+                                                             "message": missing.value.body["error"]["message"]}}  # fmt: skip
+    invalid = httpx.post(base_url + "/v1/messages", json={"model": "anthropic/claude-haiku-4-5", "messages": []})
+    assert invalid.status_code == 400 and invalid.json()["error"]["type"] == "invalid_request_error"
+    assert invalid.json()["type"] == "error"
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
+    with pytest.raises(anthropic.BadRequestError, match="document"):
+        claude.messages.create(model="openai/gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": [document]}])
+    anthropic_emulator.faults.append(Fault("midstream_error", after_chunks=3, message="Overloaded"))
+    body = {"model": "anthropic/claude-haiku-4-5", "max_tokens": 100, "stream": True,
+            "messages": [{"role": "user", "content": PROMPT}]}  # fmt: skip
+    events = _sse_events(httpx.post(base_url + "/v1/messages", json=body))
+    assert events[-1] == ("error", {"type": "error", "error": {"type": "api_error", "code": "upstream_stream_error",
+                                                               "message": events[-1][1]["error"]["message"]}})  # fmt: skip
+    assert "Overloaded" in events[-1][1]["error"]["message"]
+
+
+def test_messages_refusals_by_virtual_key_in_anthropics_shape(gateway_factory: Callable[..., str]) -> None:
+    url = gateway_factory(master_key="sk-master-0123456789")
+    forged = anthropic.Anthropic(base_url=url, api_key="lgw-forged", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        forged.messages.create(model="mock/echo", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert refused.value.body["type"] == "error" and refused.value.body["error"]["type"] == "authentication_error"
+
+
+def test_count_tokens_is_an_estimate_and_says_so(base_url: str) -> None:
+    claude = anthropic.Anthropic(base_url=base_url, api_key="gateway-key", max_retries=0)
+    raw = claude.messages.with_raw_response.count_tokens(model="openai/gpt-4o-mini",
+                                                         messages=[{"role": "user", "content": PROMPT}])  # fmt: skip
+    # OpenAI's documented count: 3 per message + the role + the text, plus 3 priming the reply
+    assert raw.parse().input_tokens == 3 + 1 + 6 + 3
+    assert raw.headers["x-llmgateway-tokens-estimated"] == "true"
+
+
+def test_langchain_chat_anthropic_through_the_gateway(base_url: str) -> None:
+    from langchain_anthropic import ChatAnthropic
+
+    chat = ChatAnthropic(model="openai/gpt-4o-mini", base_url=base_url, api_key="gateway-key", max_retries=0)
+    assert chat.invoke(PROMPT).content == DEFAULT_REPLY
+    assert "".join(chunk.text for chunk in chat.stream(PROMPT)) == DEFAULT_REPLY
+
+
+# --- OpenAI's Responses API -----------------------------------------------------------------
+
+RESPONSES_TARGETS = ["openai", "anthropic", "google"]
+FUNCTION_TOOL = {"type": "function", "name": "get_weather", "description": "The weather in a city",
+                 "parameters": WEATHER_TOOL["input_schema"]}  # fmt: skip
+
+
+@pytest.fixture
+def sdk(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url + "/v1", api_key="gateway-key", max_retries=0)
+
+
+@pytest.mark.parametrize("provider", RESPONSES_TARGETS)
+def test_responses_create_through_every_provider(sdk: openai.OpenAI, base_url: str, provider: str) -> None:
+    model, input_tokens = TARGETS[provider]
+    raw = sdk.responses.with_raw_response.create(model=model, input=PROMPT)
+    response = raw.parse()
+    assert response.output_text == DEFAULT_REPLY and response.status == "completed"
+    assert [item.type for item in response.output] == ["message"]
+    assert response.usage.output_tokens == 12 == int(raw.headers["x-llmgateway-output-tokens"])
+    assert response.usage.input_tokens == input_tokens == int(raw.headers["x-llmgateway-input-tokens"])
+    assert response.usage.total_tokens == input_tokens + 12
+    [record] = _logs(base_url)
+    assert (record["surface"], record["provider"], record["session_id"]) == ("responses", provider, response.id)
+
+
+@pytest.mark.parametrize("provider", RESPONSES_TARGETS)
+def test_responses_stream_in_openais_event_order(sdk: openai.OpenAI, base_url: str, provider: str) -> None:
+    model, _ = TARGETS[provider]
+    with sdk.responses.stream(model=model, input=PROMPT) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == DEFAULT_REPLY == final.output_text
+    events = _sse_events(httpx.post(base_url + "/v1/responses", json={"model": model, "input": PROMPT, "stream": True}))
+    assert [name for name, _ in events] == [
+        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+        *["response.output_text.delta"] * 12, "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "response.completed"]  # fmt: skip
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+    assert events[-1][1]["response"]["usage"]["output_tokens"] == 12
+
+
+@pytest.mark.parametrize("provider", RESPONSES_TARGETS)
+def test_responses_function_call_round_trip(sdk: openai.OpenAI, request: pytest.FixtureRequest, provider: str) -> None:
+    model, _ = TARGETS[provider]
+    emulator = _emulator(request, provider)
+    response = sdk.responses.create(model=model, input="Weather in Paris?", tools=[FUNCTION_TOOL])
+    [call] = response.output
+    assert (call.type, call.name, orjson.loads(call.arguments)) == ("function_call", "get_weather", {"location": "Paris"})
+    with sdk.responses.stream(model=model, input="Weather in Paris?", tools=[FUNCTION_TOOL]) as stream:
+        kinds = [e.type for e in stream]
+        streamed = stream.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds and "response.function_call_arguments.done" in kinds
+    assert orjson.loads(streamed.output[0].arguments) == {"location": "Paris"}
+    follow_up = sdk.responses.create(model=model, input=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "18 degrees"},
+    ])  # fmt: skip
+    assert follow_up.output_text == DEFAULT_REPLY
+    upstream = orjson.dumps(emulator.requests[-1]).decode()
+    assert "18 degrees" in upstream and "get_weather" in upstream
+
+
+def test_responses_structured_output_and_instructions_reach_openai(sdk: openai.OpenAI, openai_emulator: Any) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+    sdk.responses.create(model="openai/gpt-4o-mini", instructions="Answer in JSON.", input="Where is the Louvre?",
+                         text={"format": {"type": "json_schema", "name": "place", "schema": schema, "strict": True}},
+                         max_output_tokens=40)  # fmt: skip
+    sent = openai_emulator.requests[-1]
+    assert sent["messages"] == [{"role": "system", "content": "Answer in JSON."},
+                                {"role": "user", "content": "Where is the Louvre?"}]  # fmt: skip
+    assert sent["response_format"] == {"type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}}
+    assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 40
+
+
+def test_previous_response_id_and_get_work_across_instances(
+    gateway_factory: Callable[..., str], tmp_path: Any, openai_emulator: Any
+) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    first, second = (openai.OpenAI(base_url=gateway_factory(database_url=database) + "/v1", api_key="k", max_retries=0)
+                     for _ in range(2))  # fmt: skip
+    one = first.responses.create(model="openai/gpt-4o-mini", instructions="Old rules.", input="Remember 42.")
+    two = second.responses.create(model="openai/gpt-4o-mini", input="What number?", previous_response_id=one.id)
+    assert openai_emulator.requests[-1]["messages"] == [
+        {"role": "user", "content": "Remember 42."},
+        {"role": "assistant", "content": DEFAULT_REPLY},
+        {"role": "user", "content": "What number?"},
+    ]  # instructions are not carried over, as OpenAI documents
+    fetched = second.responses.retrieve(two.id)  # the instance that served it has written its record
+    assert (fetched.id, fetched.output_text, fetched.usage.output_tokens) == (two.id, DEFAULT_REPLY, 12)
+    with pytest.raises(openai.NotFoundError):
+        second.responses.create(model="openai/gpt-4o-mini", input="x", previous_response_id="resp_unknown")
+
+
+def test_store_false_keeps_no_content(sdk: openai.OpenAI, base_url: str) -> None:
+    response = sdk.responses.create(model="openai/gpt-4o-mini", input="A secret prompt.", store=False)
+    assert response.output_text == DEFAULT_REPLY
+    [record] = _logs(base_url)
+    assert (record["chat_input"], record["chat_output"], record["context"]) == (None, None, None)
+    assert record["output_tokens"] == 12 and record["session_id"] is None
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(response.id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.create(model="openai/gpt-4o-mini", input="x", previous_response_id=response.id)
+
+
+# --- one pipeline behind four surfaces ------------------------------------------------------
+
+
+def test_four_surfaces_one_answer_four_records(base_url: str, sdk: openai.OpenAI, claude: anthropic.Anthropic) -> None:
+    model = "openai/gpt-4o-mini"
+    engine = httpx.post(base_url + "/api/engine/chat/openai",
+                        json={"chat_input": PROMPT, "model": "gpt-4o-mini", "is_stream": False}).json()  # fmt: skip
+    chat = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": PROMPT}])
+    message = claude.messages.create(model=model, max_tokens=4096, messages=[{"role": "user", "content": PROMPT}])
+    response = sdk.responses.create(model=model, input=PROMPT)
+    texts = [engine["chat_output"], chat.choices[0].message.content, message.content[0].text, response.output_text]
+    assert texts == [DEFAULT_REPLY] * 4
+    records = sorted(_logs(base_url), key=lambda r: r["surface"])
+    assert [r["surface"] for r in records] == ["anthropic", "engine", "openai", "responses"]
+    numbers = {(r["provider"], r["chat_input"], r["chat_output"], r["input_tokens"], r["output_tokens"], r["cost_usd"],
+                r["status"]) for r in records}  # fmt: skip
+    assert len(numbers) == 1, numbers
