@@ -181,7 +181,11 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "/v1/messages translates blocks, tools and sampling for other vendors": (
         "test_client_surfaces.py::test_messages_translation_reaches_an_openai_upstream",),
     "an Anthropic target gets the Messages client's own body": (
-        "test_client_surfaces.py::test_messages_reach_anthropic_as_the_client_sent_them",),
+        "test_client_surfaces.py::test_messages_reach_anthropic_as_the_client_sent_them",
+        "test_client_surfaces.py::test_a_claude_code_request_replays_through_the_gateway"),
+    "parallel tool calls stream one block (or output item) after the other, each whole": (
+        "test_client_surfaces.py::test_a_claude_code_request_replays_through_the_gateway",
+        "test_client_surfaces.py::test_parallel_function_calls_stream_one_item_after_the_other"),
     "/v1/messages answers errors in Anthropic's shape, before and during a stream": (
         "test_client_surfaces.py::test_messages_errors_in_anthropics_shape",
         "test_client_surfaces.py::test_messages_refusals_by_virtual_key_in_anthropics_shape"),
@@ -245,7 +249,7 @@ def test_readme_python_snippets_run_as_pasted(tmp_path: Path, openai_emulator: O
     port (LLMstudio's blocks need LLMstudio's own packages: tests/test_llmstudio_client.py)."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     ours = [block for block in blocks if "llmstudio" not in block]
-    assert len(ours) == 3
+    assert len(ours) == 4
     with served(tmp_path) as (port, _process):
         for block in ours:
             script = block.replace("localhost:8000", f"localhost:{port}")

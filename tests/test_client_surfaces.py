@@ -6,6 +6,7 @@ from the gateway's answers and events; what reaches each upstream is read off it
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any, Callable
 
 import anthropic
@@ -269,6 +270,16 @@ def test_responses_function_call_round_trip(sdk: openai.OpenAI, request: pytest.
     assert "18 degrees" in upstream and "get_weather" in upstream
 
 
+def test_parallel_function_calls_stream_one_item_after_the_other(sdk: openai.OpenAI) -> None:
+    second_tool = FUNCTION_TOOL | {"name": "get_time"}
+    with sdk.responses.stream(model="openai/gpt-4o-mini", input="Weather and time?", tools=[FUNCTION_TOOL, second_tool]) as stream:
+        added = [e.item.name for e in stream if e.type == "response.output_item.added"]
+        final = stream.get_final_response()
+    assert added == ["get_weather", "get_time"]
+    assert [(i.name, orjson.loads(i.arguments)) for i in final.output] == [("get_weather", {"location": "Paris"}),
+                                                                           ("get_time", {"location": "Paris"})]  # fmt: skip
+
+
 def test_responses_structured_output_and_instructions_reach_openai(sdk: openai.OpenAI, openai_emulator: Any) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
     sdk.responses.create(model="openai/gpt-4o-mini", instructions="Answer in JSON.", input="Where is the Louvre?",
@@ -329,3 +340,36 @@ def test_four_surfaces_one_answer_four_records(base_url: str, sdk: openai.OpenAI
     numbers = {(r["provider"], r["chat_input"], r["chat_output"], r["input_tokens"], r["output_tokens"], r["cost_usd"],
                 r["status"]) for r in records}  # fmt: skip
     assert len(numbers) == 1, numbers
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_claude_code_request_replays_through_the_gateway(base_url: str, request: pytest.FixtureRequest, provider: str) -> None:
+    """A Claude Code-shaped request (system blocks and tools with cache_control, a tool round
+    trip, metadata, betas, streaming) is answered in order, natively to Anthropic and
+    translated to OpenAI."""
+    recorded = orjson.loads((Path(__file__).parent / "data" / "claude_code_request.json").read_bytes())
+    body = recorded["body"] | ({} if provider == "anthropic" else {"model": "openai/gpt-4o-mini"})
+    emulator = _emulator(request, provider)
+    emulator.requests.clear()
+    response = httpx.post(base_url + "/v1/messages", json=body, headers={**recorded["headers"], "x-api-key": "gateway-key"})
+    assert response.status_code == 200, response.text
+    events = _sse_events(response)
+    names = [name for name, _ in events]
+    assert names[:3] == ["message_start", "content_block_start", "ping"] and names[-2:] == ["message_delta", "message_stop"]
+    # OpenAI's emulator calls the first two tools in parallel, their fragments interleaved:
+    # Anthropic's stream gets them one block after the other, each whole
+    expected = ["Bash"] if provider == "anthropic" else ["Bash", "Read"]
+    assert [d["content_block"]["name"] for n, d in events if n == "content_block_start"] == expected
+    blocks: dict[int, str] = {}
+    for name, data in events:
+        if name == "content_block_delta":
+            blocks[data["index"]] = blocks.get(data["index"], "") + data["delta"]["partial_json"]
+    assert [orjson.loads(args) for args in blocks.values()] == [{"location": "Paris"}] * len(expected)
+    assert names.count("content_block_start") == names.count("content_block_stop") == len(expected)
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+    [sent] = emulator.requests
+    if provider == "anthropic":
+        assert sent["system"] == body["system"] and sent["tools"] == body["tools"] and sent["messages"] == body["messages"]
+    else:
+        assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "user"]
+        assert len(sent["tools"]) == len(body["tools"])

@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from llmgateway.api.sse import Chunk, OutputEvent
+from llmgateway.api.tool_order import OneToolAtATime
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError, ValidationFailedError
-from llmgateway.vocabulary.events import TextDelta
+from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 # The gateway's finish reasons (OpenAI's vocabulary) as Anthropic's stop reasons.
@@ -232,6 +233,7 @@ class MessageEvents:
     def __init__(self) -> None:
         self._index = -1  # the open content block's index; -1 before the first
         self._open: tuple[str, int] | None = None  # ("text", 0) or ("tool", the tool call's index)
+        self._tools = OneToolAtATime()
 
     def opening(self, call: Call) -> Chunk:
         message = {"id": message_id(call.id), "type": "message", "role": "assistant", "model": call.model,
@@ -243,15 +245,25 @@ class MessageEvents:
         chunks: list[Chunk] = []
         if isinstance(event, TextDelta):
             if self._open != ("text", 0):
+                self._release_tools(chunks)
                 self._start_block(chunks, {"type": "text", "text": ""}, ("text", 0))
             chunks.append(self._block_delta({"type": "text_delta", "text": event.text}))
             return chunks
-        if self._open != ("tool", event.index):
-            block = {"type": "tool_use", "id": event.id or "", "name": event.name or "", "input": {}}
-            self._start_block(chunks, block, ("tool", event.index))
-        if event.arguments:
-            chunks.append(self._block_delta({"type": "input_json_delta", "partial_json": event.arguments}))
+        fragment = self._tools.accept(event)
+        if fragment is not None:
+            self._tool_fragment(chunks, fragment)
         return chunks
+
+    def _tool_fragment(self, chunks: list[Chunk], fragment: ToolCallDelta) -> None:
+        if self._open != ("tool", fragment.index):
+            block = {"type": "tool_use", "id": fragment.id or "", "name": fragment.name or "", "input": {}}
+            self._start_block(chunks, block, ("tool", fragment.index))
+        if fragment.arguments:
+            chunks.append(self._block_delta({"type": "input_json_delta", "partial_json": fragment.arguments}))
+
+    def _release_tools(self, chunks: list[Chunk]) -> None:
+        for held in self._tools.release():
+            self._tool_fragment(chunks, held)
 
     def _start_block(self, chunks: list[Chunk], block: dict[str, Any], kind: tuple[str, int]) -> None:
         if self._open is not None:
@@ -267,6 +279,7 @@ class MessageEvents:
 
     def closing(self, result: CallResult) -> list[Chunk]:
         chunks: list[Chunk] = []
+        self._release_tools(chunks)
         if self._open is not None:
             chunks.append({"type": "content_block_stop", "index": self._index})
         stop_reason = STOP_REASONS.get(result.finish_reason or "stop", "end_turn")

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from llmgateway.api.sse import Chunk, OutputEvent
+from llmgateway.api.tool_order import OneToolAtATime
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError, ValidationFailedError
-from llmgateway.vocabulary.events import TextDelta
+from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -202,6 +203,7 @@ class ResponseEvents:
         self._output_index = -1
         self._item: dict[str, Any] | None = None  # the open output item, as it will read when done
         self._tool_index: int | None = None
+        self._tools = OneToolAtATime()
         self._started: tuple[float, str] = (0.0, "")  # created_at and model, for a failure's response
 
     def _event(self, kind: str, **fields: Any) -> Chunk:
@@ -217,6 +219,7 @@ class ResponseEvents:
         chunks: list[Chunk] = []
         if isinstance(event, TextDelta):
             if self._item is None or self._item["type"] != "message":
+                self._release_tools(chunks)
                 self._close(chunks)
                 self._open(chunks, _message_item(f"msg_{self._shape.id[5:]}", "", "in_progress"))
                 chunks.append(self._event("response.content_part.added", item_id=self._item_id, output_index=self._output_index,
@@ -226,17 +229,26 @@ class ResponseEvents:
             chunks.append(self._event("response.output_text.delta", item_id=self._item_id, output_index=self._output_index,
                                       content_index=0, delta=event.text, logprobs=[]))  # fmt: skip
             return chunks
-        if self._item is None or self._item["type"] != "function_call" or self._tool_index != event.index:
-            self._close(chunks)
-            item_id = f"fc_{self._shape.id[5:]}_{event.index}"
-            self._open(chunks, _function_item(item_id, event.id or "", event.name or "", "", "in_progress"))
-            self._item = _function_item(item_id, event.id or "", event.name or "", "", "completed")
-            self._tool_index = event.index
-        if event.arguments:
-            self._item["arguments"] += event.arguments
-            chunks.append(self._event("response.function_call_arguments.delta", item_id=self._item_id,
-                                      output_index=self._output_index, delta=event.arguments))  # fmt: skip
+        fragment = self._tools.accept(event)
+        if fragment is not None:
+            self._tool_fragment(chunks, fragment)
         return chunks
+
+    def _tool_fragment(self, chunks: list[Chunk], fragment: ToolCallDelta) -> None:
+        if self._item is None or self._item["type"] != "function_call" or self._tool_index != fragment.index:
+            self._close(chunks)
+            item_id = f"fc_{self._shape.id[5:]}_{fragment.index}"
+            self._open(chunks, _function_item(item_id, fragment.id or "", fragment.name or "", "", "in_progress"))
+            self._item = _function_item(item_id, fragment.id or "", fragment.name or "", "", "completed")
+            self._tool_index = fragment.index
+        if fragment.arguments:
+            self._item["arguments"] += fragment.arguments
+            chunks.append(self._event("response.function_call_arguments.delta", item_id=self._item_id,
+                                      output_index=self._output_index, delta=fragment.arguments))  # fmt: skip
+
+    def _release_tools(self, chunks: list[Chunk]) -> None:
+        for held in self._tools.release():
+            self._tool_fragment(chunks, held)
 
     @property
     def _item_id(self) -> str:
@@ -265,6 +277,7 @@ class ResponseEvents:
 
     def closing(self, result: CallResult) -> list[Chunk]:
         chunks: list[Chunk] = []
+        self._release_tools(chunks)
         self._close(chunks)
         response = self._shape(result)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
