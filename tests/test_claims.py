@@ -173,6 +173,12 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_dockerfile.py::test_records_go_to_a_volume_that_the_user_owns",
         "test_dockerfile.py::test_health_check_follows_the_configured_port",
         "test_dockerfile.py::test_shutdown_grace_is_under_docker_stops_timeout"),
+    "tokens a minute and concurrent requests hold exactly, settled to the vendor's count, on one instance and three": (
+        "test_governance.py::test_tokens_a_minute_and_concurrency_hold_exactly_on_one_instance",
+        "test_governance.py::test_tokens_a_minute_and_concurrency_hold_exactly_on_three_instances",
+        "test_governance.py::test_a_teams_tokens_count_all_its_keys_and_answers_say_what_is_left"),
+    "a key's retries and timeout are its requests' default and most": (
+        "test_governance.py::test_a_keys_retries_and_timeout_are_its_requests_default_and_most",),
     "/v1/messages speaks Anthropic's Messages API in front of every provider, streamed in its event order": (
         "test_client_surfaces.py::test_messages_create_through_every_provider",
         "test_client_surfaces.py::test_messages_stream_in_anthropics_event_order",

@@ -166,12 +166,16 @@ def test_keys_and_teams_from_the_cli(tmp_path: Path) -> None:
             return run.stdout
 
         assert cli("teams", "create", "research", "--rpm", "50").split()[1] == "research"
-        created = cli("keys", "create", "bob", "--team", "research", "--model", "mock/*", "--rpm", "7").splitlines()
+        created = cli("keys", "create", "bob", "--team", "research", "--model", "mock/*", "--rpm", "7", "--tpm", "2000000",
+                      "--max-parallel", "4", "--retries", "1", "--timeout", "30").splitlines()  # fmt: skip
         token, key_id = created[0], created[1].split()[1].rstrip(":")
         assert token.startswith("lgw-")
         assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
         listed = cli("keys", "list")
         assert key_id in listed and "bob" in listed and "active" in listed and "rpm 7" in listed and "mock/*" in listed
+        assert "tpm 2000000" in listed and "parallel 4" in listed  # mock/echo: a context window of 1,000,000
+        shown = cli("keys", "show", key_id)
+        assert '"retries": 1' in shown and '"timeout_s": 30.0' in shown
         token = cli("keys", "rotate", key_id, "--grace-hours", "0").splitlines()[0]
         assert httpx.post(f"{url}/api/engine/chat/mock", json=ECHO, headers=bearer(token)).status_code == 200
         cli("keys", "revoke", key_id)
@@ -309,3 +313,98 @@ def test_spend_reports_per_key_team_model_and_day_and_per_team_in_prometheus(
     csv = httpx.get(f"{url}/api/admin/spend", params={"group_by": "model", "format": "csv"}, headers=ADMIN)
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[1].startswith("priced,4,0,")
     assert f'llmgateway_team_cost_usd_total{{team="{team["id"]}"}} 0.12' in httpx.get(f"{url}/metrics", headers=ADMIN).text
+
+
+# -- tokens a minute, concurrent requests, a key's retries and timeout ---------------------------
+
+# A streamed echo of "hi" that takes a while: the gateway reserves its worst case, 13 tokens (8
+# for the prompt by the tokenizer: 3 + 3 per message + 1 for the role + 1 for "hi"; max_tokens
+# 5), and the mock reports 2 at the end of the stream (1 word in, 1 out).
+SLOW_STREAM = {"model": "echo", "chat_input": "hi", "is_stream": True, "parameters": {"max_tokens": 5, "first_token_s": 1.5}}
+RESERVED, SETTLED = 13, 2
+
+
+def _assert_tokens_held(responses: list[httpx.Response], admitted: int, limit: int) -> None:
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == admitted and statuses.count(429) == len(statuses) - admitted
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.json()["error"]["type"] == "rate_limited" and "tokens per minute" in refused.json()["error"]["message"]
+    assert refused.headers["x-ratelimit-limit-tokens"] == str(limit) and refused.headers["x-ratelimit-remaining-tokens"] == "0"
+
+
+def _tokens_settled(url: str, key_id: str, expected_rows: int) -> int:
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [row for row in logs(url, status="success") if row["virtual_key_id"] == key_id]
+        if len(rows) >= expected_rows or time.monotonic() > deadline:
+            return sum(row["input_tokens"] + row["output_tokens"] for row in rows)
+        time.sleep(0.05)
+
+
+def _tokens_a_minute_hold(urls: list[str]) -> None:
+    """130 tokens a minute: while the first streams are in flight, 10 fit (10 x 13); once they
+    have settled to 2 tokens each, 110 are left, and 8 more fit (8 x 13 = 104)."""
+    key = new_key(urls[0], tpm=130)
+    _assert_tokens_held(asyncio.run(_burst(urls, key["key"], 100, SLOW_STREAM)), 10, 130)
+    assert _tokens_settled(urls[-1], key["id"], 10) == 10 * SETTLED
+    _assert_tokens_held(asyncio.run(_burst(urls, key["key"], 100, SLOW_STREAM)), 8, 130)
+    assert _tokens_settled(urls[-1], key["id"], 18) == 18 * SETTLED <= 130
+
+
+def _concurrency_holds(urls: list[str]) -> None:
+    key = new_key(urls[0], max_parallel=3)
+    responses = asyncio.run(_burst(urls, key["key"], 60, SLOW_STREAM))
+    assert [r.status_code for r in responses].count(200) == 3
+    refused = next(r for r in responses if r.status_code == 429)
+    assert "concurrent requests (3)" in refused.json()["error"]["message"] and refused.headers["retry-after"] == "1"
+    # the slots are free again once the calls have ended
+    assert asyncio.run(_burst(urls, key["key"], 3, SLOW_STREAM))[-1].status_code == 200
+
+
+@pytest.mark.slow
+def test_tokens_a_minute_and_concurrency_hold_exactly_on_one_instance(governed: str) -> None:
+    _tokens_a_minute_hold([governed])
+    _concurrency_holds([governed])
+
+
+@pytest.mark.slow
+def test_tokens_a_minute_and_concurrency_hold_exactly_on_three_instances(
+    tmp_path: Path, postgres_url: str, redis_server: RedisServer
+) -> None:
+    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
+           "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+    with ExitStack() as stack:
+        urls = []
+        for i in range(3):
+            (tmp_path / f"g{i}").mkdir()
+            urls.append(f"http://127.0.0.1:{stack.enter_context(served(tmp_path / f'g{i}', **env))[0]}")
+        _tokens_a_minute_hold(urls)
+        _concurrency_holds(urls)
+
+
+def test_a_teams_tokens_count_all_its_keys_and_answers_say_what_is_left(governed: str) -> None:
+    httpx.post(f"{governed}/api/admin/teams", json={"name": "tokens", "tpm": 15}, headers=ADMIN)
+    one, other = new_key(governed, team="tokens", tpm=1000), new_key(governed, team="tokens")
+    body = {"model": "echo", "chat_input": "hi", "parameters": {"max_tokens": 5}}
+    first = httpx.post(f"{governed}/api/engine/chat/mock", json=body, headers=bearer(one["key"]))
+    # the key's own limit in the header, and the least room left in any of its windows (the team's)
+    assert (first.headers["x-ratelimit-limit-tokens"], first.headers["x-ratelimit-remaining-tokens"]) == ("1000", str(15 - RESERVED))
+    second = httpx.post(f"{governed}/api/engine/chat/mock", json=body, headers=bearer(other["key"]))
+    assert second.status_code == 200  # the first settled to 2: 2 + 13 fit in 15
+    assert second.headers["x-ratelimit-remaining-tokens"] == str(15 - SETTLED - RESERVED) == "0"
+    third = httpx.post(f"{governed}/api/engine/chat/mock", json=body, headers=bearer(one["key"]))  # 2 + 2 + 13 > 15
+    assert third.status_code == 429 and "the team of key" in third.json()["error"]["message"]
+
+
+def test_a_keys_retries_and_timeout_are_its_requests_default_and_most(governed: str) -> None:
+    key = new_key(governed, retries=0, timeout_s=0.5)
+    failing = {"model": "echo", "chat_input": "hi", "retries": 3, "parameters": {"error_status": 503}}
+    r = httpx.post(f"{governed}/api/engine/chat/mock", json=failing, headers=bearer(key["key"]))
+    assert r.status_code == 502
+    slow = {"model": "echo", "chat_input": "hi", "timeout": 30, "parameters": {"first_token_s": 3}}
+    r = httpx.post(f"{governed}/api/engine/chat/mock", json=slow, headers=bearer(key["key"]), timeout=10)
+    assert r.status_code == 504 and r.json()["error"]["type"] == "upstream_timeout"
+    unbounded = new_key(governed)
+    retried = httpx.post(f"{governed}/api/engine/chat/mock", json=failing, headers=bearer(unbounded["key"]))
+    rows = {row["virtual_key_id"]: row for row in logs(governed, status="error")}
+    assert len(rows[key["id"]]["attempts"]) == 1 and len(rows[unbounded["id"]]["attempts"]) == 4, retried.text

@@ -135,15 +135,15 @@ def _keys(args: argparse.Namespace) -> int:
     if args.action == "create":
         expires = args.expires_in_days * 86400 if args.expires_in_days else None
         key = _admin(args, "POST", "/keys", {"name": args.name, "owner": args.owner, "team": args.team, "models": args.model or None,
-                                             "rpm": args.rpm, "budget_usd": args.budget, "budget_period": args.period,
+                                             **_limits(args), "retries": args.retries, "timeout_s": args.timeout,
                                              "expires_in_s": expires})  # fmt: skip
         print(f"{key['key']}\n(key {key['id']}: shown once, keep it now)")
     elif args.action == "list":
         for key in _admin(args, "GET", "/keys"):
             state = "revoked" if key["revoked_at"] else "active"
             budget = f"${key['budget_usd']:g}/{key['budget_period']}" if key["budget_usd"] is not None else "-"
-            print(f"{key['id']}  {key['hint']}...  {key['name']:<20} {state:<8} rpm {key['rpm'] or '-'}  budget {budget}  "
-                  f"models {','.join(key['allowed_models'] or ['*'])}")  # fmt: skip
+            print(f"{key['id']}  {key['hint']}...  {key['name']:<20} {state:<8} rpm {key['rpm'] or '-'}  tpm {key['tpm'] or '-'}  "
+                  f"parallel {key['max_parallel'] or '-'}  budget {budget}  models {','.join(key['allowed_models'] or ['*'])}")  # fmt: skip
     elif args.action == "show":
         print(json.dumps(_admin(args, "GET", f"/keys/{args.name}"), indent=2))
     elif args.action == "rotate":
@@ -157,12 +157,27 @@ def _keys(args: argparse.Namespace) -> int:
 
 def _teams(args: argparse.Namespace) -> int:
     if args.action == "create":
-        team = _admin(args, "POST", "/teams", {"name": args.name, "rpm": args.rpm, "budget_usd": args.budget, "budget_period": args.period})
+        team = _admin(args, "POST", "/teams", {"name": args.name, **_limits(args)})
         print(f"{team['id']}  {team['name']}")
     else:
         for team in _admin(args, "GET", "/teams"):
-            print(f"{team['id']}  {team['name']:<20} rpm {team['rpm'] or '-'}")
+            print(f"{team['id']}  {team['name']:<20} rpm {team['rpm'] or '-'}  tpm {team['tpm'] or '-'}  "
+                  f"parallel {team['max_parallel'] or '-'}")  # fmt: skip
     return 0
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The limits and budget a key or a team is created with."""
+    return {"rpm": args.rpm, "tpm": args.tpm, "max_parallel": args.max_parallel, "budget_usd": args.budget,
+            "budget_period": args.period}  # fmt: skip
+
+
+def _add_limit_options(parser: argparse.ArgumentParser, whose: str) -> None:
+    parser.add_argument("--rpm", type=int, help=f"requests a minute{whose}")
+    parser.add_argument("--tpm", type=int, help=f"tokens (input and output) a minute{whose}")
+    parser.add_argument("--max-parallel", type=int, help=f"requests in flight at once{whose}")
+    parser.add_argument("--budget", type=float, help=f"USD{whose} per period")
+    parser.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
 
 
 def _providers(args: argparse.Namespace) -> int:
@@ -237,19 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--team", help="the team's name or id")
     keys.add_argument("--owner")
     keys.add_argument("--model", action="append", help="a model the key may use (provider/model, provider/*, a route); repeatable")
-    keys.add_argument("--rpm", type=int, help="requests a minute")
+    _add_limit_options(keys, "")
+    keys.add_argument("--retries", type=int, help="its requests' retries: the default, and the most they may ask")
+    keys.add_argument("--timeout", type=float, help="its requests' timeout in seconds: the default, and the most")
     keys.add_argument("--expires-in-days", type=float)
-    keys.add_argument("--budget", type=float, help="USD the key may spend per period")
-    keys.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
     keys.add_argument("--url", help=url_help)
     keys.set_defaults(handler=_keys)
 
     teams = commands.add_parser("teams", help="teams: create, list (needs LLMGATEWAY_MASTER_KEY)")
     teams.add_argument("action", choices=["create", "list"])
     teams.add_argument("name", nargs="?")
-    teams.add_argument("--rpm", type=int, help="requests a minute, for the team's keys together")
-    teams.add_argument("--budget", type=float, help="USD the team's keys together may spend per period")
-    teams.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
+    _add_limit_options(teams, ", for the team's keys together")
     teams.add_argument("--url", help=url_help)
     teams.set_defaults(handler=_teams)
     return parser

@@ -52,6 +52,8 @@ class NewTeam(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=128)
     rpm: int | None = Field(default=None, ge=1, description="Requests a minute for all the team's keys together.")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens (input and output) a minute for the team's keys together.")
+    max_parallel: int | None = Field(default=None, ge=1, description="Requests in flight at once for the team's keys together.")
     budget_usd: float | None = Field(default=None, ge=0, description="What the team's keys together may spend per period.")
     budget_period: Literal["day", "week", "month", "total"] = "month"
     metadata: dict[str, Any] | None = None
@@ -65,6 +67,10 @@ class NewKey(BaseModel):
     models: list[str] | None = Field(default=None, max_length=100,
                                      description="provider/model, provider/* or route names; none: every model")  # fmt: skip
     rpm: int | None = Field(default=None, ge=1, description="Requests a minute for this key.")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens (input and output) a minute for this key.")
+    max_parallel: int | None = Field(default=None, ge=1, description="Requests in flight at once for this key.")
+    retries: int | None = Field(default=None, ge=0, le=10, description="Its requests' retries: the default, and the most.")
+    timeout_s: float | None = Field(default=None, gt=0, le=3600, description="Its requests' timeout: the default, and the most.")
     budget_usd: float | None = Field(default=None, ge=0, description="What this key may spend per period.")
     budget_period: Literal["day", "week", "month", "total"] = "month"
     expires_in_s: float | None = Field(default=None, gt=0, description="Seconds until the key stops working.")
@@ -73,9 +79,7 @@ class NewKey(BaseModel):
 
 @router.post("/teams", summary="Create a team", status_code=201)
 async def create_team(body: NewTeam, request: Request) -> dict:
-    return await _governance(request).keys.create_team(
-        body.name, rpm=body.rpm, budget_usd=body.budget_usd, budget_period=body.budget_period, metadata=body.metadata
-    )
+    return await _governance(request).keys.create_team(**body.model_dump())
 
 
 @router.get("/teams", summary="The teams")
@@ -88,10 +92,10 @@ async def create_key(body: NewKey, request: Request) -> dict:
     governance = _governance(request)
     team_id = (await governance.keys.team(body.team))["id"] if body.team else None
     key, key_hash, hint = governance.new_key()
+    fields = body.model_dump(exclude={"team", "models", "expires_in_s"})
     row = await governance.keys.create_key(
-        key_hash, hint, name=body.name, owner=body.owner, team_id=team_id, allowed_models=body.models, rpm=body.rpm,
-        budget_usd=body.budget_usd, budget_period=body.budget_period,
-        expires_at=time.time() + body.expires_in_s if body.expires_in_s else None, metadata=body.metadata,
+        key_hash, hint, **fields, team_id=team_id, allowed_models=body.models,
+        expires_at=time.time() + body.expires_in_s if body.expires_in_s else None,
     )  # fmt: skip
     return {**row, "key": key}
 

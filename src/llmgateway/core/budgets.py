@@ -114,6 +114,15 @@ def period_bounds(period: str, now: float) -> tuple[float, float | None]:
     return start.timestamp(), end.timestamp()
 
 
+def worst_case_tokens(request: ChatRequest) -> tuple[int, int]:
+    """The most tokens this request can count: its prompt (by the catalog's tokenizer), and
+    `max_tokens` (else the model's context window) of output."""
+    spec = request.model_spec
+    prompt = count_message_tokens(request.messages, request.provider.tokenizer_for(request.model))
+    output = request.effective_parameters.get("max_tokens") or (spec.context_window if spec else None) or 0
+    return prompt, int(output)
+
+
 def worst_case_cost(request: ChatRequest) -> float:
     """The most this request can cost: its prompt at the highest input price, and all the
     output it may produce at the output price."""
@@ -125,6 +134,5 @@ def worst_case_cost(request: ChatRequest) -> float:
         )
     assert spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
     input_price = max(spec.input_cost_per_token, spec.cache_write_input_cost_per_token or 0.0)
-    prompt = count_message_tokens(request.messages, request.provider.tokenizer_for(request.model))
-    output = request.effective_parameters.get("max_tokens") or spec.context_window or 0
-    return prompt * input_price + int(output) * spec.output_cost_per_token
+    prompt, output = worst_case_tokens(request)
+    return prompt * input_price + output * spec.output_cost_per_token

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 from opentelemetry import trace
 from pydantic import SecretStr
@@ -40,6 +40,7 @@ from llmgateway.tracking.records import key_fingerprint
 from llmgateway.vocabulary.requests import ChatInput, ChatRequest, EmbeddingRequest, Origin
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
+N = TypeVar("N", int, float)
 logger = logging.getLogger("llmgateway.gateway")
 _NOOP_TRACER = trace.NoOpTracer()
 
@@ -149,10 +150,10 @@ class Gateway:
             api_key=api_key,
             base_url=self._setup(spec).base_url(),
             session_id=chat.session_id,
-            retries=self.settings.default_retries if chat.retries is None else chat.retries,
+            retries=_at_most(chat.retries, origin.key.retries if origin.key else None, self.settings.default_retries),
             origin=origin,
             vendor_options=self._setup(spec).vendor_options(model),
-            timeout_s=chat.timeout_s,
+            timeout_s=_at_most(chat.timeout_s, origin.key.timeout_s if origin.key else None, None),
             first_token_timeout_s=chat.first_token_timeout_s,
             keep_content=chat.keep_content,
         )
@@ -191,10 +192,17 @@ class Gateway:
         check_request_limits(self.settings, request.messages, chat.parameters, chat.tools, chat.response_format)
         key = request.origin.key
         if key is not None and self.governance is not None:
-            request.rate_limit_headers = await self.governance.admit(key)
-            hold = await self.governance.reserve(key, [request, *request.fallbacks])
-            for target in (request, *request.fallbacks):
-                target.budget_hold = hold
+            targets = [request, *request.fallbacks]
+            limits = await self.governance.admit(key, targets, lease_s=(request.timeout_s or self.settings.request_timeout_s) + 60)
+            try:
+                hold = await self.governance.reserve(key, targets)
+            except GatewayError:
+                if limits is not None:
+                    await self.governance.release(limits, 0)
+                raise
+            for target in targets:
+                target.budget_hold, target.limits_hold = hold, limits
+                target.rate_limit_headers = limits.headers if limits is not None else None
         if self.cache is not None:
             request.cache = chat.cache
             client_key = chat.api_key if chat.api_key is not None and chat.api_key.get_secret_value() else None
@@ -310,6 +318,8 @@ class Gateway:
     async def _finished(self, result: CallResult) -> None:
         if result.request.budget_hold is not None and self.governance is not None:
             await self.governance.settle(result.request.budget_hold, result.metrics["cost_usd"])
+        if result.request.limits_hold is not None and self.governance is not None:
+            await self.governance.release(result.request.limits_hold, result.tokens.total_tokens)
         self.recorder.record(result)
         for observer in self._observers:
             observer.finished(result)
@@ -380,3 +390,11 @@ class Gateway:
 
 def _package_missing(spec: ProviderSpec) -> list[str]:
     return [] if adapter_is_installed(spec.adapter) else [f"the Python package for the {spec.adapter!r} adapter"]
+
+
+def _at_most(asked: N | None, keys: N | None, default: N | None) -> N | None:
+    """What the client asked, within its key's setting; the key's setting when the client
+    asked nothing; the gateway's default without either."""
+    if keys is None:
+        return default if asked is None else asked
+    return keys if asked is None else min(asked, keys)

@@ -6,8 +6,9 @@ keyed hash (HMAC-SHA256 under the master key), so a copy of the database gives n
 the master key invalidates every virtual key. Each request reads the key's row, so a revoked or
 expired key is refused on every instance from the moment it is revoked.
 
-Limits: requests a minute per key and per team (`rate_limits.py`), and budgets in USD per
-period (`budgets.py`), exact across instances on Redis. A key may be restricted to models:
+Limits: requests and tokens a minute and concurrent requests, per key and per team
+(`rate_limits.py`), and budgets in USD per period (`budgets.py`), exact across instances on
+Redis. A key's `retries` and `timeout_s` are its requests' defaults, and the most they may ask. A key may be restricted to models:
 `provider/model`, `provider/*` or a route's name.
 """
 
@@ -20,17 +21,26 @@ import hmac
 import logging
 import secrets
 import time
+import uuid
 from typing import Awaitable, Callable, TypeVar
 
 from pydantic import SecretStr
 
-from llmgateway.core.budgets import BudgetExceededError, Hold, InProcessLedger, Ledger, accounts_of, worst_case_cost
-from llmgateway.core.rate_limits import InProcessRateLimiter, RateLimiter
+from llmgateway.core.budgets import (
+    BudgetExceededError,
+    Hold,
+    InProcessLedger,
+    Ledger,
+    accounts_of,
+    worst_case_cost,
+    worst_case_tokens,
+)
+from llmgateway.core.rate_limits import InProcessRateLimiter, LimitsHold, RateLimiter
 from llmgateway.errors import GatewayError
 from llmgateway.settings import Settings
 from llmgateway.tracking.keys import KeyStore
 from llmgateway.tracking.tracker import Tracker
-from llmgateway.vocabulary.admission import Account, Admission
+from llmgateway.vocabulary.admission import Account, Admission, Slot, Window
 from llmgateway.vocabulary.requests import ChatRequest, KeyPrincipal
 
 logger = logging.getLogger("llmgateway.governance")
@@ -105,7 +115,8 @@ class Governance:
         models = row["allowed_models"]
         return KeyPrincipal(row["id"], row["name"], row["team_id"], tuple(models) if models is not None else None,
                             row["rpm"], row["team_rpm"], row["budget_usd"], row["budget_period"], row["team_budget_usd"],
-                            row["team_budget_period"])  # fmt: skip
+                            row["team_budget_period"], row["tpm"], row["team_tpm"], row["max_parallel"],
+                            row["team_max_parallel"], row["retries"], row["timeout_s"])  # fmt: skip
 
     @staticmethod
     def check_model(key: KeyPrincipal | None, requested: str) -> None:
@@ -116,31 +127,45 @@ class Governance:
         if not any(fnmatch.fnmatchcase(requested, pattern) for pattern in key.allowed_models):
             raise ModelNotAllowedError(f"key {key.name!r} may not use {requested!r}; it may use: {', '.join(key.allowed_models)}")
 
-    async def admit(self, key: KeyPrincipal) -> dict[str, str]:
-        """Count the request against its key's and team's requests a minute; the rate headers
-        OpenAI clients read, or a 429 with them and Retry-After."""
-        windows = [(f"key:{key.id}", key.rpm)] if key.rpm else []
-        if key.team_rpm and key.team_id:
-            windows.append((f"team:{key.team_id}", key.team_rpm))
-        if not windows:
-            return {}
-        admission = await self._admission(windows)
-        limit = windows[0][1]
+    async def admit(self, key: KeyPrincipal, targets: list[ChatRequest], lease_s: float) -> LimitsHold | None:
+        """Count the request against its key's and team's requests and tokens a minute, and hold
+        a slot of their concurrent requests; or a 429 with Retry-After and the rate headers
+        OpenAI clients read. The tokens counted are the worst case (over its targets), settled
+        to the vendor's count by `release` when the call ends."""
+        windows = [Window(f"rpm:{scope}:{owner}", limit, 1) for scope, owner, limit in _limits(key, key.rpm, key.team_rpm)]
+        if key.tpm or key.team_tpm:
+            tokens = max(sum(worst_case_tokens(target)) for target in targets)
+            windows += [Window(f"tpm:{scope}:{owner}", limit, tokens) for scope, owner, limit in _limits(key, key.tpm, key.team_tpm)]
+        slots = [Slot(f"par:{scope}:{owner}", limit) for scope, owner, limit in _limits(key, key.max_parallel, key.team_max_parallel)]
+        if not windows and not slots:
+            return None
+        member = uuid.uuid4().hex
+        admission, limiter = await self._admission(member, windows, slots, lease_s)
         if not admission.admitted:
-            retry_after = max(1, int(admission.retry_after_s + 0.999))
-            raise KeyRateLimitedError(
-                f"key {key.name!r} is over its requests per minute; retry in {retry_after} s",
-                headers={"Retry-After": str(retry_after), "x-ratelimit-limit-requests": str(limit),
-                         "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{admission.retry_after_s:.3f}s"},
-            )  # fmt: skip
-        return {"x-ratelimit-limit-requests": str(limit), "x-ratelimit-remaining-requests": str(min(admission.remaining))}
+            raise _refusal(key, windows, slots, admission)
+        return LimitsHold(member, [w.name for w in windows if w.name.startswith("tpm:")], [s.name for s in slots], limiter,
+                          _rate_headers(windows, admission.remaining))  # fmt: skip
 
-    async def _admission(self, windows: list[tuple[str, int]]) -> Admission:
+    async def release(self, hold: LimitsHold, tokens: int) -> None:
+        """Settle the request's tokens to what the vendor counted, free its slots; once."""
+        if hold.released:
+            return
+        hold.released = True
+        try:
+            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
+                await hold.limiter.release(hold.member, hold.token_windows, tokens, hold.slots)
+        except Exception as exc:  # its slots' leases run out; its tokens stay at the worst case
+            logger.warning("limits: a call's tokens and slots were not released in Redis (%s)", type(exc).__name__)
+
+    async def _admission(
+        self, member: str, windows: list[Window], slots: list[Slot], lease_s: float
+    ) -> tuple[Admission, RateLimiter]:
+        async def admit_in(limiter: RateLimiter) -> tuple[Admission, RateLimiter]:
+            return await limiter.admit(member, windows, slots, lease_s), limiter
+
         if not self._shared:
-            return await self._local.admit(windows)
-        return await self._shared_or_local(
-            "rate limits", lambda: self._limiter.admit(windows), lambda: self._local.admit(windows)
-        )
+            return await admit_in(self._local)
+        return await self._shared_or_local("rate limits", lambda: admit_in(self._limiter), lambda: admit_in(self._local))
 
     async def _shared_or_local(self, what: str, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]) -> T:
         """`shared` (on Redis) within its bound; when Redis does not answer, what the operator
@@ -203,6 +228,43 @@ class Governance:
 
     async def _spent_so_far(self, account: Account) -> float:
         return await self.keys.spend(account.scope, account.owner_id, account.period_start)
+
+
+def _limits(key: KeyPrincipal, own: int | None, team: int | None) -> list[tuple[str, str, int]]:
+    """(scope, owner, limit) of one kind of limit: the key's, then its team's."""
+    limits = [("key", key.id, own)] if own else []
+    if team and key.team_id:
+        limits.append(("team", key.team_id, team))
+    return limits
+
+
+_KINDS = {"rpm": ("requests", "requests per minute"), "tpm": ("tokens", "tokens per minute"),
+          "par": ("requests", "concurrent requests")}  # fmt: skip
+
+
+def _rate_headers(windows: list[Window], remaining: tuple[int, ...]) -> dict[str, str]:
+    """`x-ratelimit-limit-requests`/`-remaining-requests` and `-tokens`: the key's limit (else its
+    team's), and the least room left in any window of the kind."""
+    headers = {}
+    for kind, suffix in (("rpm", "requests"), ("tpm", "tokens")):
+        mine = [(w, left) for w, left in zip(windows, remaining) if w.name.startswith(kind)]
+        if mine:
+            headers[f"x-ratelimit-limit-{suffix}"] = str(mine[0][0].limit)
+            headers[f"x-ratelimit-remaining-{suffix}"] = str(max(0, min(left for _, left in mine)))
+    return headers
+
+
+def _refusal(key: KeyPrincipal, windows: list[Window], slots: list[Slot], admission: Admission) -> KeyRateLimitedError:
+    name = admission.refused_by or ""
+    kind, scope = name.split(":")[:2]
+    suffix, what = _KINDS[kind]
+    limit = next(limit.limit for limit in (*windows, *slots) if limit.name == name)
+    retry_after = max(1, int(admission.retry_after_s + 0.999))
+    headers = {"Retry-After": str(retry_after), f"x-ratelimit-limit-{suffix}": str(limit),
+               f"x-ratelimit-remaining-{suffix}": "0", f"x-ratelimit-reset-{suffix}": f"{admission.retry_after_s:.3f}s"}  # fmt: skip
+    whose = f"key {key.name!r}" if scope == "key" else f"the team of key {key.name!r}"
+    hint = " (a request counts its prompt and max_tokens until it ends: set max_tokens)" if kind == "tpm" else ""
+    return KeyRateLimitedError(f"{whose} is over its {what} ({limit}); retry in {retry_after} s{hint}", headers=headers)
 
 
 def governance_of(

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from llmgateway.errors import BadRequestError, NotFoundError
 from llmgateway.tracking.schema import requests, teams, virtual_keys
 
-_KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "budget_usd", "budget_period",
-               "expires_at", "revoked_at", "previous_valid_until", "metadata", "created_at")  # fmt: skip
+_KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "tpm", "max_parallel", "retries",
+               "timeout_s", "budget_usd", "budget_period", "expires_at", "revoked_at", "previous_valid_until", "metadata",
+               "created_at")  # fmt: skip
 
 
 _KEY_COLUMNS = [virtual_keys.c[name] for name in _KEY_FIELDS]  # never the hashes
@@ -81,7 +82,8 @@ class KeyStore:
     async def by_hash(self, key_hash: str) -> dict[str, Any] | None:
         """A key and its team's limits, by the keyed hash of the key."""
         query = (
-            select(virtual_keys, teams.c.rpm.label("team_rpm"), teams.c.budget_usd.label("team_budget_usd"),
+            select(virtual_keys, teams.c.rpm.label("team_rpm"), teams.c.tpm.label("team_tpm"),
+                   teams.c.max_parallel.label("team_max_parallel"), teams.c.budget_usd.label("team_budget_usd"),
                    teams.c.budget_period.label("team_budget_period"))  # fmt: skip
             .select_from(virtual_keys.outerjoin(teams, virtual_keys.c.team_id == teams.c.id))
             .where(

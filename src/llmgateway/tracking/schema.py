@@ -77,6 +77,8 @@ teams = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("max_parallel", Integer),
     Column("budget_usd", Double),
     Column("budget_period", String(8)),  # day, week, month or total
     Column("metadata", Json),
@@ -96,6 +98,10 @@ virtual_keys = Table(
     Column("previous_valid_until", Double),
     Column("allowed_models", Json),
     Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("max_parallel", Integer),
+    Column("retries", Integer),  # the key's requests' retries and timeout: the default and the most
+    Column("timeout_s", Double),
     Column("budget_usd", Double),
     Column("budget_period", String(8)),
     Column("expires_at", Double),

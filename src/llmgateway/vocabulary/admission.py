@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WINDOW_S = 60.0  # requests are counted over the last minute, sliding
+WINDOW_S = 60.0  # requests and tokens are counted over the last minute, sliding
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding minute a request counts in with a weight: 1 (requests a minute), or its
+    worst-case tokens (tokens a minute, settled to the real count when the call ends)."""
+
+    name: str  # rpm:key:<id>, tpm:team:<id>, ...
+    limit: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Concurrent requests: a request holds a slot from admission until its call ends (or its
+    lease runs out, should its instance die first)."""
+
+    name: str  # par:key:<id> or par:team:<id>
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +31,7 @@ class Admission:
     admitted: bool
     remaining: tuple[int, ...]  # per window, after this request (when admitted)
     retry_after_s: float  # when refused: until the refusing window has room again
+    refused_by: str | None = None  # the window's or slot's name
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,12 @@ class KeyPrincipal:
     budget_period: str | None = None
     team_budget_usd: float | None = None
     team_budget_period: str | None = None
+    tpm: int | None = None  # tokens (input and output) a minute for this key, and its team
+    team_tpm: int | None = None
+    max_parallel: int | None = None  # requests in flight at once for this key, and its team
+    team_max_parallel: int | None = None
+    retries: int | None = None  # the key's requests' retries and timeout: the default, and the most
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class ChatRequest:
     cache: CacheOptions | None = None
     cache_key: str | None = None  # set when the gateway caches answers and this one may be cached
     rate_limit_headers: dict[str, str] | None = None  # what the key's limits left, for the answer
+    limits_hold: Any = None  # the tokens and concurrency slots its key's limits hold, released at the end
     budget_hold: Any = None  # the worst-case cost reserved against the key's budgets, settled at the end
     # The client's body in this target's own wire format (a surface that speaks the vendor's
     # API), sent instead of a translation so that what the gateway does not model still arrives.
