@@ -179,6 +179,12 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_governance.py::test_a_teams_tokens_count_all_its_keys_and_answers_say_what_is_left"),
     "a key's retries and timeout are its requests' default and most": (
         "test_governance.py::test_a_keys_retries_and_timeout_are_its_requests_default_and_most",),
+    "the dashboard's keys and spend page: teams, keys, limits, budgets used, spend per key and team per day": (
+        "test_dashboard_browser.py::test_keys_page_gives_a_team_keys_limits_and_a_budget_and_charts_their_spend",
+        "test_dashboard_browser.py::test_keys_page_says_what_keys_need_without_a_master_key"),
+    "the dashboard's charts come from the package (Chart.js) and label every bucket": (
+        "test_dashboard_browser.py::test_pages_load_without_console_errors",
+        "test_dashboard_browser.py::test_api_docs_render_with_the_network_cut_off"),
     "/v1/messages speaks Anthropic's Messages API in front of every provider, streamed in its event order": (
         "test_client_surfaces.py::test_messages_create_through_every_provider",
         "test_client_surfaces.py::test_messages_stream_in_anthropics_event_order",

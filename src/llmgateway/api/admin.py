@@ -13,9 +13,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmgateway.api.export import csv_response
-from llmgateway.api.tracking import parse_instant
+from llmgateway.api.tracking import parse_instant, request_store
+from llmgateway.core.budgets import period_bounds
 from llmgateway.core.governance import Governance
 from llmgateway.errors import BadRequestError
+from llmgateway.tracking.keys import KeyStore
 from llmgateway.tracking.store import LogFilter
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -82,9 +84,23 @@ async def create_team(body: NewTeam, request: Request) -> dict:
     return await _governance(request).keys.create_team(**body.model_dump())
 
 
-@router.get("/teams", summary="The teams")
+async def _with_budget_used(request: Request, keys: KeyStore, scope: str, rows: list[dict]) -> list[dict]:
+    """Each row with `budget_used_usd`: what it spent in its budget's current period (the
+    request log read after this instance's last records are written)."""
+    await request.app.state.tracker.flush()
+    now = time.time()
+    for row in rows:
+        budgeted = row["budget_usd"] is not None
+        row["budget_used_usd"] = (
+            await keys.spend(scope, row["id"], period_bounds(row["budget_period"] or "month", now)[0]) if budgeted else None
+        )
+    return rows
+
+
+@router.get("/teams", summary="The teams, each with what it spent in its budget's period")
 async def list_teams(request: Request) -> list[dict]:
-    return await _governance(request).keys.teams()
+    keys = _governance(request).keys
+    return await _with_budget_used(request, keys, "team", await keys.teams())
 
 
 @router.post("/keys", summary="Create a virtual key (shown once, in `key`)", status_code=201)
@@ -100,9 +116,10 @@ async def create_key(body: NewKey, request: Request) -> dict:
     return {**row, "key": key}
 
 
-@router.get("/keys", summary="The virtual keys (never the keys themselves)")
+@router.get("/keys", summary="The virtual keys (never the keys themselves), each with what it spent in its budget's period")
 async def list_keys(request: Request) -> list[dict]:
-    return await _governance(request).keys.keys()
+    keys = _governance(request).keys
+    return await _with_budget_used(request, keys, "key", await keys.keys())
 
 
 @router.get("/keys/{key_id}", summary="One virtual key")
@@ -135,9 +152,9 @@ async def spend(
     since: str | None = Query(default=None, description="unix seconds or ISO 8601"),
     until: str | None = Query(default=None, description="unix seconds or ISO 8601"),
     format: Literal["json", "csv"] = "json",
+    per_day: bool = Query(default=False, description="Per key, team or model and UTC day."),
 ) -> Any:
-    store = request.app.state.tracker.store
-    if store is None:
-        raise GovernanceOffError("spend reports read the request log: turn tracking on")
-    rows = await store.spend_report(group_by, LogFilter(since=parse_instant(since, "since"), until=parse_instant(until, "until")))
+    store = await request_store(request)
+    where = LogFilter(since=parse_instant(since, "since"), until=parse_instant(until, "until"))
+    rows = await store.spend_report(group_by, where, per_day)
     return rows if format == "json" else await csv_response(rows, f"spend-by-{group_by}.csv")

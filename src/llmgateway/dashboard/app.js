@@ -1,5 +1,5 @@
 // The llmgateway dashboard: overview, logs and playground, over the gateway's own APIs.
-// No build step and no outside scripts: plain JavaScript, charts drawn as SVG.
+// No build step and no outside scripts: plain JavaScript; charts by Chart.js, shipped in vendor/.
 "use strict";
 
 const KEY_STORAGE = "llmgateway.key";
@@ -44,77 +44,66 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-// -- SVG charts ------------------------------------------------------------------------------
-const SVG_NS = "http://www.w3.org/2000/svg";
-
-function svg(tag, attributes) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
-}
+// -- charts (Chart.js, shipped in vendor/) -------------------------------------------------
+const PALETTE = ["#6aa6ff", "#e69138", "#1e7d3a", "#8e7cc3", "#c0392b", "#1d4e9e", "#a27c00", "#45818e"];
 
 function emptyChart(container, message = "no requests in this range") {
+  const existing = container.querySelector("canvas");
+  if (existing) Chart.getChart(existing)?.destroy();
   container.replaceChildren(el("div", { class: "empty", text: message }));
 }
 
-// Bars over time: one or two series (e.g. requests and errors) per bucket.
-function timeChart(container, points, series) {
-  if (!points.length) return emptyChart(container);
-  const width = 900, height = 180, pad = 36;
-  const max = Math.max(...points.map((p) => Math.max(...series.map((s) => p[s.key])))) || 1;
-  const step = (width - pad * 2) / points.length;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
-  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#c9ced9" }));
-  const top = svg("text", { x: 2, y: pad, "font-size": 11, fill: "#4b5468" });
-  top.textContent = Number.isInteger(max) ? String(max) : max.toPrecision(3);
-  chart.append(top);
-  points.forEach((point, i) => {
-    series.forEach((s, j) => {
-      const barWidth = Math.max(1, step / series.length - 2);
-      const h = ((height - pad * 2) * point[s.key]) / max;
-      const bar = svg("rect", {
-        x: pad + i * step + j * (barWidth + 1), y: height - pad - h, width: barWidth, height: h, fill: s.color,
-      });
-      const title = svg("title", {});
-      title.textContent = `${fmt.time(point.start)}: ${s.label} ${point[s.key]}`;
-      bar.append(title);
-      chart.append(bar);
-    });
+// One chart per container, drawn afresh each time the page loads its data.
+function drawChart(container, type, labels, datasets, options = {}) {
+  const existing = container.querySelector("canvas");
+  if (existing) Chart.getChart(existing)?.destroy();
+  const canvas = el("canvas", { role: "img", "aria-label": container.id });
+  container.replaceChildren(canvas);
+  return new Chart(canvas, {
+    type,
+    data: { labels, datasets },
+    options: { animation: false, responsive: true, maintainAspectRatio: false, ...options },
   });
-  const first = svg("text", { x: pad, y: height - 8, "font-size": 11, fill: "#4b5468" });
-  first.textContent = fmt.time(points[0].start);
-  const last = svg("text", { x: width - pad, y: height - 8, "font-size": 11, fill: "#4b5468", "text-anchor": "end" });
-  last.textContent = fmt.time(points[points.length - 1].start);
-  chart.append(first, last);
-  container.replaceChildren(chart, legend(series));
+}
+
+// Each bucket labelled with its own start: the day too when the range spans days.
+function bucketLabel(start, spansDays) {
+  const options = spansDays
+    ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit" };
+  return new Date(start * 1000).toLocaleString([], options);
+}
+
+// Bars over time: one bar per series (e.g. requests and errors) in each bucket.
+function timeChart(container, points, series, rangeSeconds) {
+  if (!points.length) return emptyChart(container);
+  const labels = points.map((p) => bucketLabel(p.start, rangeSeconds > 86400));
+  const datasets = series.map((s) => ({ label: s.label, data: points.map((p) => p[s.key]), backgroundColor: s.color }));
+  const ticks = { callback: (value) => Number(value.toPrecision(3)) };  // 0.00003, not 3.000000E-5
+  drawChart(container, "bar", labels, datasets, { scales: { y: { beginAtZero: true, ticks } } });
 }
 
 // Horizontal bars per model: p50 and p95 side by side.
 function percentileChart(container, rows, p50Key, p95Key) {
   rows = rows.filter((r) => r[p50Key] !== null);
   if (!rows.length) return emptyChart(container);
-  const width = 900, rowHeight = 34, labelWidth = 220;
-  const height = rows.length * rowHeight + 10;
-  const max = Math.max(...rows.map((r) => r[p95Key])) || 1;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
-  rows.forEach((row, i) => {
-    const y = 5 + i * rowHeight;
-    const label = svg("text", { x: 0, y: y + 18, "font-size": 12, fill: "#1d2330" });
-    label.textContent = row.model;
-    chart.append(label);
-    [[p50Key, "#6aa6ff", 0], [p95Key, "#1d4e9e", 14]].forEach(([key, color, offset]) => {
-      const w = ((width - labelWidth - 80) * row[key]) / max;
-      chart.append(svg("rect", { x: labelWidth, y: y + offset, width: Math.max(1, w), height: 12, fill: color }));
-      const value = svg("text", { x: labelWidth + w + 6, y: y + offset + 10, "font-size": 11, fill: "#4b5468" });
-      value.textContent = fmt.num(row[key]);
-      chart.append(value);
-    });
-  });
-  container.replaceChildren(chart, legend([{ label: "p50", color: "#6aa6ff" }, { label: "p95", color: "#1d4e9e" }]));
+  drawChart(container, "bar", rows.map((r) => r.model), [
+    { label: "p50", data: rows.map((r) => r[p50Key]), backgroundColor: "#6aa6ff" },
+    { label: "p95", data: rows.map((r) => r[p95Key]), backgroundColor: "#1d4e9e" },
+  ], { indexAxis: "y" });
 }
 
-function legend(series) {
-  return el("div", {}, ...series.map((s) => el("span", { style: `color:${s.color};margin-right:12px`, text: `■ ${s.label}` })));
+// Stacked bars per UTC day, one dataset per key or team (spend report rows with `day`).
+function spendChart(container, rows, nameOf) {
+  if (!rows.length) return emptyChart(container, "no spend recorded");
+  const days = [...new Set(rows.map((r) => r.day))].sort();
+  const owners = [...new Set(rows.map(nameOf))];
+  const datasets = owners.map((owner, i) => ({
+    label: owner,
+    data: days.map((day) => rows.filter((r) => r.day === day && nameOf(r) === owner).reduce((sum, r) => sum + r.cost_usd, 0)),
+    backgroundColor: PALETTE[i % PALETTE.length],
+  }));
+  drawChart(container, "bar", days, datasets, { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } });
 }
 
 // -- overview --------------------------------------------------------------------------------
@@ -160,12 +149,12 @@ async function showOverview() {
   timeChart($("#ov-requests"), points, [
     { key: "requests", label: "requests", color: "#6aa6ff" },
     { key: "errors", label: "errors", color: "#c0392b" },
-  ]);
-  timeChart($("#ov-cost"), points, [{ key: "cost_usd", label: "cost", color: "#1e7d3a" }]);
+  ], range);
+  timeChart($("#ov-cost"), points, [{ key: "cost_usd", label: "cost", color: "#1e7d3a" }], range);
   timeChart($("#ov-tokens"), points, [
     { key: "input_tokens", label: "input", color: "#8e7cc3" },
     { key: "output_tokens", label: "output", color: "#e69138" },
-  ]);
+  ], range);
   percentileChart($("#ov-latency"), shown, "latency_p50_s", "latency_p95_s");
   percentileChart($("#ov-ttft"), shown, "time_to_first_token_p50_s", "time_to_first_token_p95_s");
 }
@@ -301,8 +290,109 @@ function handleEvent(block, output, metrics) {
   }
 }
 
+// -- keys, teams and spend ------------------------------------------------------------------
+async function adminJSON(path, body) {
+  const response = await api(`/api/admin${path}`, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const payload = await response.json();
+  if (!response.ok) throw new AdminError(payload.error || { type: "error", message: response.statusText });
+  return payload;
+}
+
+class AdminError extends Error {
+  constructor(error) { super(error.message); this.type = error.type; }
+}
+
+const limitsOf = (row) => ["rpm", "tpm", "max_parallel"].filter((k) => row[k]).map((k) => `${k} ${row[k]}`).join(" · ") || "–";
+const budgetOf = (row) => (row.budget_usd === null ? "–" : `${fmt.usd(row.budget_used_usd)} of $${row.budget_usd} / ${row.budget_period}`);
+
+function formFields(form) {
+  const fields = {};
+  for (const input of form.querySelectorAll("[name]")) {
+    if (input.value === "") continue;
+    fields[input.name] = input.type === "number" ? Number(input.value) : input.value;
+  }
+  if (fields.models !== undefined) fields.models = fields.models.split(",").map((m) => m.trim()).filter(Boolean);
+  return fields;
+}
+
+async function showKeys() {
+  let teams, keys;
+  try {
+    [teams, keys] = await Promise.all([adminJSON("/teams"), adminJSON("/keys")]);
+  } catch (error) {
+    if (!(error instanceof AdminError)) throw error;
+    $("#keys-on").hidden = true;
+    $("#keys-off").hidden = false;
+    $("#keys-off").textContent = error.message;
+    return;
+  }
+  $("#keys-off").hidden = true;
+  $("#keys-on").hidden = false;
+  const teamName = Object.fromEntries(teams.map((t) => [t.id, t.name]));
+  $("#key-team").replaceChildren(el("option", { value: "", text: "no team" }), ...teams.map((t) => el("option", { value: t.id, text: t.name })));
+  $("#teams-table tbody").replaceChildren(...teams.map((t) =>
+    el("tr", { "data-id": t.id }, el("td", { text: t.name }), el("td", { text: limitsOf(t) }), el("td", { class: "budget", text: budgetOf(t) }))));
+  $("#keys-table tbody").replaceChildren(...keys.map((k) => {
+    const state = k.revoked_at ? "revoked" : k.expires_at && k.expires_at * 1000 < Date.now() ? "expired" : "active";
+    const actions = el("td", {});
+    if (state === "active") {
+      actions.append(
+        el("button", { type: "button", class: "rotate", text: "rotate", onclick: () => changeKey(k, "rotate") }),
+        el("button", { type: "button", class: "revoke", text: "revoke", onclick: () => changeKey(k, "revoke") }),
+      );
+    }
+    return el("tr", { "data-id": k.id },
+      el("td", { text: k.name }), el("td", { text: `${k.hint}…` }), el("td", { text: teamName[k.team_id] || "–" }),
+      el("td", { class: `state-${state}`, text: state }), el("td", { text: limitsOf(k) }),
+      el("td", { class: "budget", text: budgetOf(k) }), el("td", { text: (k.allowed_models || ["*"]).join(", ") }), actions);
+  }));
+  const budgeted = [...teams.map((t) => ({ ...t, label: `team ${t.name}` })), ...keys.map((k) => ({ ...k, label: k.name }))]
+    .filter((row) => row.budget_usd !== null);
+  if (budgeted.length) {
+    drawChart($("#keys-budgets"), "bar", budgeted.map((row) => row.label), [
+      { label: "used (USD)", data: budgeted.map((row) => row.budget_used_usd), backgroundColor: "#e69138" },
+      { label: "budget (USD)", data: budgeted.map((row) => row.budget_usd), backgroundColor: "#c9ced9" },
+    ], { indexAxis: "y" });
+  } else emptyChart($("#keys-budgets"), "no key or team has a budget");
+  const since = String(Date.now() / 1000 - 30 * 86400);
+  const [perKey, perTeam] = await Promise.all([
+    adminJSON(`/spend?group_by=key&per_day=true&since=${since}`),
+    adminJSON(`/spend?group_by=team&per_day=true&since=${since}`),
+  ]);
+  spendChart($("#keys-spend"), perKey, (r) => r.name || r.key);
+  spendChart($("#teams-spend"), perTeam, (r) => r.name || r.team);
+}
+
+async function changeKey(key, action) {
+  const changed = await adminJSON(`/keys/${key.id}/${action}`, {});
+  showNewKey(changed.key);
+  await showKeys();
+}
+
+function showNewKey(key) {
+  $("#new-key").hidden = !key;
+  $("#new-key code").textContent = key || "";
+}
+
+async function submitAdminForm(event, path, after) {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    const created = await adminJSON(path, formFields(form));
+    form.querySelector(".error").textContent = "";
+    form.reset();
+    after(created);
+    await showKeys();
+  } catch (error) {
+    if (!(error instanceof AdminError)) throw error;
+    form.querySelector(".error").textContent = error.message;
+  }
+}
+
 // -- pages and access ------------------------------------------------------------------------
-const pages = { overview: showOverview, logs: showLogs, playground: async () => {
+const pages = { overview: showOverview, logs: showLogs, keys: showKeys, playground: async () => {
   if (!document.querySelector("#pg-targets .target")) await addTarget();
 } };
 
@@ -332,6 +422,8 @@ for (const id of ["#ov-range", "#ov-provider", "#ov-model"]) $(id).addEventListe
 $("#logs-prev").addEventListener("click", () => { logsSkip = Math.max(0, logsSkip - PAGE_SIZE); showLogs(); });
 $("#logs-next").addEventListener("click", () => { logsSkip += PAGE_SIZE; showLogs(); });
 $("#pg-add").addEventListener("click", addTarget);
+$("#team-form").addEventListener("submit", (event) => submitAdminForm(event, "/teams", () => {}));
+$("#key-form").addEventListener("submit", (event) => submitAdminForm(event, "/keys", (created) => showNewKey(created.key)));
 $("#pg-send").addEventListener("click", send);
 window.addEventListener("hashchange", route);
 route();

@@ -203,15 +203,20 @@ class RequestStore:
             for row in totals
         ]
 
-    async def spend_report(self, group_by: str, where: LogFilter) -> list[dict[str, Any]]:
+    async def spend_report(self, group_by: str, where: LogFilter, per_day: bool = False) -> list[dict[str, Any]]:
         """Requests, errors, tokens, cost and what the cache saved, per virtual key, team,
-        model or UTC day; keys and teams with their names."""
+        model or UTC day (and with `per_day`, per key, team or model and UTC day); keys and
+        teams with their names."""
         c = requests.c
-        group = {"key": c.virtual_key_id, "team": c.team_id, "model": c.model_requested,
-                 "day": bucket_index(self.dialect, 86_400)}[group_by]  # fmt: skip
+        day = bucket_index(self.dialect, 86_400)
+        group = {"key": c.virtual_key_id, "team": c.team_id, "model": c.model_requested, "day": day}[group_by]
         conditions = _conditions(where) + ([group.is_not(None)] if group_by in ("key", "team") else [])
+        per_day = per_day and group_by != "day"
+        query = totals_query(group, conditions)
+        if per_day:
+            query = query.add_columns(day.label("day_index")).group_by(day).order_by(day)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(totals_query(group, conditions).order_by(group))).all()
+            rows = (await conn.execute(query.order_by(group))).all()
             names = {}
             if group_by in ("key", "team"):
                 table = virtual_keys if group_by == "key" else teams
@@ -219,8 +224,8 @@ class RequestStore:
         report = []
         for row in rows:
             entry: dict[str, Any] = {group_by: row.group}
-            if group_by == "day":
-                entry["day"] = time.strftime("%Y-%m-%d", time.gmtime(row.group * 86_400))
+            if group_by == "day" or per_day:
+                entry["day"] = time.strftime("%Y-%m-%d", time.gmtime((row.group if group_by == "day" else row.day_index) * 86_400))
             if names:
                 entry["name"] = names.get(row.group)
             entry.update(requests=row.requests, errors=row.errors, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
