@@ -34,6 +34,11 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def flush_the_records(port: int) -> None:
+    """Wait until the writer has stored every record so far (reading the log flushes it first)."""
+    assert httpx.get(f"http://127.0.0.1:{port}/api/tracking/logs", params={"limit": 1}, timeout=60).status_code == 200
+
+
 async def _stream(client: httpx.AsyncClient, i: int) -> bool:
     async with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": f"s{i}", "is_stream": True}) as r:
         body = await r.aread()
@@ -63,10 +68,10 @@ def test_500_concurrent_streams_and_memory_returns(tmp_path: Path, openai_emulat
         started = time.monotonic()
         ok, peak = asyncio.run(_many_at_once(port, openai_emulator))
         elapsed = time.monotonic() - started
-        time.sleep(2)  # let the writer flush the records
+        flush_the_records(port)
         after = rss_mib(process.pid)
         ok_again, _ = asyncio.run(_many_at_once(port, openai_emulator))
-        time.sleep(2)
+        flush_the_records(port)
         after_again = rss_mib(process.pid)
     print(f"load: {ok}+{ok_again} of 2x{CONCURRENT_STREAMS} streams ok, {peak} in flight at once, {elapsed:.1f} s "
           f"a burst; RSS {baseline:.0f} MiB before, {after:.0f} after one burst, {after_again:.0f} after two")  # fmt: skip
@@ -98,7 +103,7 @@ def test_5000_requests_in_a_row_do_not_leak(tmp_path: Path, openai_emulator: Ope
         started = time.monotonic()
         assert asyncio.run(_in_a_row(port, IN_A_ROW)) == IN_A_ROW
         elapsed = time.monotonic() - started
-        time.sleep(1)
+        flush_the_records(port)
         after = rss_mib(process.pid)
     print(f"leak: {IN_A_ROW} requests in {elapsed:.1f} s; RSS {warm:.1f} MiB warm, {after:.1f} MiB after")
     assert after - warm <= LEAK_BOUND_MIB
