@@ -190,6 +190,8 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_client_surfaces.py::test_messages_stream_in_anthropics_event_order",
         "test_client_surfaces.py::test_messages_tool_use_round_trip",
         "test_client_surfaces.py::test_langchain_chat_anthropic_through_the_gateway"),
+    "reasoning the upstream streams reaches Messages clients as thinking blocks": (
+        "test_client_surfaces.py::test_thinking_reaches_messages_clients_as_thinking_blocks",),
     "/v1/messages translates blocks, tools and sampling for other vendors": (
         "test_client_surfaces.py::test_messages_translation_reaches_an_openai_upstream",),
     "an Anthropic target gets the Messages client's own body": (

@@ -120,6 +120,32 @@ def test_messages_tool_use_round_trip(claude: anthropic.Anthropic, request: pyte
     assert "18 degrees" in upstream and "get_weather" in upstream  # the call and its result reached the vendor
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "ollama"])
+def test_thinking_reaches_messages_clients_as_thinking_blocks(
+    claude: anthropic.Anthropic, base_url: str, request: pytest.FixtureRequest, provider: str
+) -> None:
+    """Reasoning the upstream streams (Anthropic's thinking with its signature, DeepSeek-style
+    `reasoning_content`, Ollama's `thinking`) is a thinking block before the text, streamed and not."""
+    emulator = _emulator(request, provider)
+    emulator.thinking = "Let me think about who I am."
+    model, _ = TARGETS[provider]
+    signature = {"anthropic": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pk"}.get(provider, "")
+    message = claude.messages.create(model=model, max_tokens=100, messages=[{"role": "user", "content": PROMPT}])
+    assert [(b.type, getattr(b, "thinking", None) or b.text) for b in message.content] == [
+        ("thinking", "Let me think about who I am."), ("text", DEFAULT_REPLY)]
+    assert message.content[0].signature == signature
+    body = {"model": model, "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    events = _sse_events(httpx.post(base_url + "/v1/messages", json=body))
+    starts = [data["content_block"]["type"] for name, data in events if name == "content_block_start"]
+    assert starts == ["thinking", "text"] and [name for name, _ in events][:3] == ["message_start", "content_block_start", "ping"]
+    deltas = [data["delta"] for name, data in events if name == "content_block_delta" and data["index"] == 0]
+    assert "".join(d.get("thinking", "") for d in deltas) == "Let me think about who I am."
+    assert [d["signature"] for d in deltas if d["type"] == "signature_delta"] == ([signature] if signature else [])
+    # the engine API's answer is unchanged: the reasoning stays out of it
+    engine = httpx.post(base_url + f"/api/engine/chat/{provider}", json={"model": model.split("/", 1)[1], "chat_input": PROMPT})
+    assert engine.json()["chat_output"] == DEFAULT_REPLY
+
+
 def test_messages_translation_reaches_an_openai_upstream(claude: anthropic.Anthropic, openai_emulator: Any) -> None:
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
     tool_use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}

@@ -32,7 +32,7 @@ from llmgateway.providers.google import StreamTranslator as GeminiTranslator
 from llmgateway.providers.google import build_config, build_contents
 from llmgateway.providers.ollama import build_messages, build_options, translate_part
 from llmgateway.providers.openai import build_chat_body, translate_chunk
-from llmgateway.vocabulary.events import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.events import Finish, ReasoningDelta, ResponseInfo, TextDelta, ToolCallDelta, Usage
 from llmgateway.vocabulary.requests import ChatRequest
 
 
@@ -42,7 +42,7 @@ def test_openai_chunks() -> None:
         TextDelta("Hi")]
     assert list(translate_chunk({"choices": [{"index": 0, "delta": {"refusal": "No."}}]})) == [TextDelta("No.")]
     assert list(translate_chunk({"choices": [{"index": 1, "delta": {"content": "other choice"}}]})) == []
-    assert list(translate_chunk({"choices": [{"delta": {"reasoning_content": "hmm"}}]})) == []  # thinking is not output
+    assert list(translate_chunk({"choices": [{"delta": {"reasoning_content": "hmm"}}]})) == [ReasoningDelta("hmm")]  # not text
     call = {"index": 1, "id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
     assert list(translate_chunk({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})) == [
         ToolCallDelta(1, "call_9", "get_weather", "")]
@@ -76,7 +76,11 @@ def test_anthropic_stream() -> None:
     thinking = {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}
     assert list(t.translate("content_block_start", thinking)) == []
     assert list(t.translate("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                    "delta": {"type": "thinking_delta", "thinking": "hmm"}})) == []
+                                                    "delta": {"type": "thinking_delta", "thinking": "hmm"}})) == [
+        ReasoningDelta("hmm")]
+    assert list(t.translate("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                    "delta": {"type": "signature_delta", "signature": "sig"}})) == [
+        ReasoningDelta("", signature="sig")]  # fmt: skip
     text = {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}
     assert list(t.translate("content_block_start", text)) == []
     delta = {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hello"}}
@@ -183,7 +187,7 @@ def _ollama(message: dict, **fields: Any) -> ChatResponse:
 
 def test_ollama_parts() -> None:
     assert translate_part(_ollama({"role": "assistant", "content": "Hi"}), 0) == [TextDelta("Hi")]
-    assert translate_part(_ollama({"role": "assistant", "content": "", "thinking": "hmm"}), 0) == []
+    assert translate_part(_ollama({"role": "assistant", "content": "", "thinking": "hmm"}), 0) == [ReasoningDelta("hmm")]
     call = {"function": {"name": "get_weather", "arguments": {"location": "Paris"}}}
     assert translate_part(_ollama({"role": "assistant", "content": "", "tool_calls": [call, call]}), 1) == [
         ToolCallDelta(1, None, "get_weather", '{"location":"Paris"}'),

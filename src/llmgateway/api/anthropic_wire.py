@@ -5,6 +5,8 @@ finished call becomes Anthropic's `message` object, and a call's events become A
 named stream events in the order the Messages API sends them (message_start, then per
 content block content_block_start, content_block_delta..., content_block_stop, with one
 `ping` after the first block opens, then message_delta with the usage and message_stop).
+Reasoning, where the upstream streams it, is a thinking block (thinking_delta, and
+signature_delta when the upstream is Anthropic).
 
 Pure functions and one small state machine: the route module does the HTTP.
 """
@@ -19,7 +21,7 @@ from llmgateway.api.sse import Chunk, OutputEvent
 from llmgateway.api.tool_order import OneToolAtATime
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError, ValidationFailedError
-from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.events import ReasoningDelta, TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 # The gateway's finish reasons (OpenAI's vocabulary) as Anthropic's stop reasons.
@@ -203,6 +205,8 @@ def tool_input(arguments: str) -> Any:
 
 def message_of(result: CallResult) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
+    if result.reasoning or result.reasoning_signature:
+        content.append({"type": "thinking", "thinking": result.reasoning, "signature": result.reasoning_signature or ""})
     if result.text:
         content.append({"type": "text", "text": result.text})
     for call in result.tool_calls or ():
@@ -232,7 +236,7 @@ class MessageEvents:
 
     def __init__(self) -> None:
         self._index = -1  # the open content block's index; -1 before the first
-        self._open: tuple[str, int] | None = None  # ("text", 0) or ("tool", the tool call's index)
+        self._open: tuple[str, int] | None = None  # ("text", 0), ("thinking", 0) or ("tool", the tool call's index)
         self._tools = OneToolAtATime()
 
     def opening(self, call: Call) -> Chunk:
@@ -243,6 +247,15 @@ class MessageEvents:
 
     def delta(self, call: Call, event: OutputEvent) -> list[Chunk]:
         chunks: list[Chunk] = []
+        if isinstance(event, ReasoningDelta):
+            if self._open != ("thinking", 0):
+                self._release_tools(chunks)
+                self._start_block(chunks, {"type": "thinking", "thinking": "", "signature": ""}, ("thinking", 0))
+            if event.text:
+                chunks.append(self._block_delta({"type": "thinking_delta", "thinking": event.text}))
+            if event.signature:
+                chunks.append(self._block_delta({"type": "signature_delta", "signature": event.signature}))
+            return chunks
         if isinstance(event, TextDelta):
             if self._open != ("text", 0):
                 self._release_tools(chunks)

@@ -172,10 +172,12 @@ class EngineChunks:
     def opening(self, call: Call) -> Chunk:
         return self._chunk(call, {"role": "assistant", "content": ""}, "")
 
-    def delta(self, call: Call, event: OutputEvent) -> Chunk:
+    def delta(self, call: Call, event: OutputEvent) -> Chunk | list[Chunk]:
         if isinstance(event, TextDelta):
             return self._chunk(call, {"content": event.text}, event.text)
-        return self._chunk(call, {"tool_calls": [tool_call_fragment(event)]}, "")
+        if isinstance(event, ToolCallDelta):
+            return self._chunk(call, {"tool_calls": [tool_call_fragment(event)]}, "")
+        return []  # reasoning: not part of the reference's answer
 
     def closing(self, result: CallResult) -> list[Chunk]:
         final = engine_response(result)

@@ -24,7 +24,7 @@ from llmgateway.api.schemas import GatewayOptions, Message, ModelName, ResponseF
 from llmgateway.api.sse import Chunk, OutputEvent
 from llmgateway.core.call import Call
 from llmgateway.metrics.report import openai_usage
-from llmgateway.vocabulary.events import TextDelta
+from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -182,10 +182,12 @@ class CompletionChunks:
     def opening(self, call: Call) -> Chunk:
         return self._delta(call, {"role": "assistant", "content": ""})
 
-    def delta(self, call: Call, event: OutputEvent) -> Chunk:
+    def delta(self, call: Call, event: OutputEvent) -> Chunk | list[Chunk]:
         if isinstance(event, TextDelta):
             return self._delta(call, {"content": event.text})
-        return self._delta(call, {"tool_calls": [tool_call_fragment(event)]})
+        if isinstance(event, ToolCallDelta):
+            return self._delta(call, {"tool_calls": [tool_call_fragment(event)]})
+        return []  # reasoning: Chat Completions answers carry none
 
     def closing(self, result: CallResult) -> list[Chunk]:
         """The finish chunk; with include_usage, then the usage chunk (`choices: []`)."""

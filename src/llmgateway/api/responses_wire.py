@@ -18,7 +18,7 @@ from llmgateway.api.sse import Chunk, OutputEvent
 from llmgateway.api.tool_order import OneToolAtATime
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError, ValidationFailedError
-from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.events import ReasoningDelta, TextDelta, ToolCallDelta
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -217,6 +217,8 @@ class ResponseEvents:
 
     def delta(self, call: Call, event: OutputEvent) -> list[Chunk]:
         chunks: list[Chunk] = []
+        if isinstance(event, ReasoningDelta):
+            return chunks  # a reasoning item's text is OpenAI's own: not made up for other vendors' reasoning
         if isinstance(event, TextDelta):
             if self._item is None or self._item["type"] != "message":
                 self._release_tools(chunks)

@@ -29,10 +29,9 @@ from starlette.responses import Response, StreamingResponse
 from llmgateway.api.departures import client_left_response, unless_the_client_leaves
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError
-from llmgateway.vocabulary.events import TextDelta, ToolCallDelta
+from llmgateway.vocabulary.events import OutputEvent
 from llmgateway.vocabulary.results import CallResult
 
-OutputEvent = TextDelta | ToolCallDelta
 Chunk = dict[str, Any]
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -28,7 +28,15 @@ from typing import Any, Protocol
 import orjson
 
 from llmgateway.settings import Settings
-from llmgateway.vocabulary.events import ChatEvent, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    Finish,
+    ReasoningDelta,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llmgateway.vocabulary.requests import CacheOptions, ChatRequest
 
 logger = logging.getLogger("llmgateway.cache")
@@ -118,7 +126,8 @@ def decode_answer(value: bytes) -> CachedAnswer | None:
         return None
 
 
-_EVENT_KINDS: dict[str, Any] = {"text": TextDelta, "tool": ToolCallDelta, "usage": Usage, "finish": Finish, "info": ResponseInfo}
+_EVENT_KINDS: dict[str, Any] = {"text": TextDelta, "tool": ToolCallDelta, "reasoning": ReasoningDelta, "usage": Usage,
+                                "finish": Finish, "info": ResponseInfo}  # fmt: skip
 
 
 def _event_fields(event: ChatEvent) -> list[Any]:
@@ -126,6 +135,8 @@ def _event_fields(event: ChatEvent) -> list[Any]:
         return ["text", event.text]
     if isinstance(event, ToolCallDelta):
         return ["tool", event.index, event.id, event.name, event.arguments]
+    if isinstance(event, ReasoningDelta):
+        return ["reasoning", event.text, event.signature]
     if isinstance(event, Usage):
         return ["usage", event.input_tokens, event.output_tokens, event.cached_tokens, event.reasoning_tokens,
                 event.cache_write_tokens]  # fmt: skip

@@ -26,7 +26,16 @@ from llmgateway.metrics.pricing import cost_usd
 from llmgateway.metrics.report import build_metrics
 from llmgateway.metrics.tokens import count_message_tokens, count_text_tokens
 from llmgateway.providers.base import ProviderAdapter
-from llmgateway.vocabulary.events import ChatEvent, Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
+from llmgateway.vocabulary.events import (
+    ChatEvent,
+    Finish,
+    OutputEvent,
+    ReasoningDelta,
+    ResponseInfo,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llmgateway.vocabulary.requests import ChatRequest
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
@@ -73,6 +82,8 @@ class Call:
         self._cooldowns = cooldowns
         self._on_finish = on_finish
         self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._reasoning_signature: str | None = None
         self._tool_calls: dict[int, dict[str, Any]] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
@@ -119,7 +130,7 @@ class Call:
     def cache_key(self) -> str | None:
         return self._cache.key if self._cache is not None else None
 
-    async def output(self) -> AsyncIterator[TextDelta | ToolCallDelta]:
+    async def output(self) -> AsyncIterator[OutputEvent]:
         """The output events of the first target that answers (or of the cached answer)."""
         if self._cache is not None and self._cache.answer is not None:
             async for event in self._replayed(self._cache.answer.events):
@@ -142,7 +153,7 @@ class Call:
         self._status, self._error = "error", error
         raise error
 
-    async def _target_output(self, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
+    async def _target_output(self, target: ChatRequest) -> AsyncIterator[OutputEvent]:
         deployment = deployment_of(target)
         adapter = self._adapters(target.provider.adapter)
         for attempt in range(1, target.retries + 2):
@@ -164,7 +175,7 @@ class Call:
                 span.end()  # however the attempt ended, cancelled by a departing client too
             await asyncio.sleep(backoff)
 
-    async def _replayed(self, events: list[tuple[float, ChatEvent]]) -> AsyncIterator[TextDelta | ToolCallDelta]:
+    async def _replayed(self, events: list[tuple[float, ChatEvent]]) -> AsyncIterator[OutputEvent]:
         """A cached answer's events, at once or at the pace they first came."""
         started = time.monotonic()
         for at, event in events:
@@ -174,7 +185,7 @@ class Call:
                 self._emitted = True
                 yield event  # type: ignore[misc]
 
-    async def _attempt(self, adapter: ProviderAdapter, target: ChatRequest) -> AsyncIterator[TextDelta | ToolCallDelta]:
+    async def _attempt(self, adapter: ProviderAdapter, target: ChatRequest) -> AsyncIterator[OutputEvent]:
         """One upstream call's output. Whatever it raises becomes a `GatewayError`: a stream
         that ends without a finish is `upstream_incomplete`; an exception the adapter did not
         expect is typed by `unexpected_failure`. Client input is checked at the edge, so what
@@ -219,6 +230,10 @@ class Call:
             return True
         if isinstance(event, ToolCallDelta):
             self._merge_tool_call(event)
+            return True
+        if isinstance(event, ReasoningDelta):
+            self._reasoning.append(event.text)
+            self._reasoning_signature = event.signature or self._reasoning_signature
             return True
         if isinstance(event, Usage):
             self._usage = event
@@ -299,6 +314,8 @@ class Call:
                 metrics=build_metrics(timings, tokens, cost, self.cache_status, saved),
                 attempts=self._budget.attempts,
                 error=self._error,
+                reasoning="".join(self._reasoning),
+                reasoning_signature=self._reasoning_signature,
             )
             self._end_span(self._result)
             if self._on_finish is not None:
@@ -346,7 +363,7 @@ class Call:
     def _estimate_counts(self) -> TokenCounts:
         """Counts from the shipped tokenizer, for a vendor that reported none."""
         encoding = self.request.provider.tokenizer_for(self.request.model)
-        output = "".join(self._text) + "".join(
+        output = "".join(self._reasoning) + "".join(self._text) + "".join(
             c["function"]["name"] + c["function"]["arguments"] for c in self._tool_calls.values()
         )
         return TokenCounts(

@@ -13,7 +13,8 @@ accepts them); a model served only under the newer version lists those three as
 Usage: input = input_tokens + cache_creation_input_tokens + cache_read_input_tokens;
 cached = cache_read_input_tokens; cache writes are priced at the cache-write price. Thinking is
 billed as output; reasoning_tokens = output_tokens_details.thinking_tokens where the API
-reports it (0 where it does not), and thinking text is kept out of the answer.
+reports it (0 where it does not), and thinking text is kept out of the answer: it streams as
+reasoning (with its signature), which the Messages surface passes on as thinking blocks.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
+    ReasoningDelta,
     ResponseInfo,
     TextDelta,
     ToolCallDelta,
@@ -179,6 +181,10 @@ class StreamTranslator:
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 yield TextDelta(delta["text"])
+            elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                yield ReasoningDelta(delta["thinking"])
+            elif delta.get("type") == "signature_delta" and delta.get("signature"):
+                yield ReasoningDelta("", signature=delta["signature"])
             elif delta.get("type") == "input_json_delta":
                 index = self._tool_index.get(data.get("index", 0))
                 if index is not None:
@@ -190,6 +196,8 @@ class StreamTranslator:
                 yield ToolCallDelta(index, block.get("id"), block.get("name"), "")
             elif block.get("type") == "text" and block.get("text"):
                 yield TextDelta(block["text"])
+            elif block.get("type") == "thinking" and block.get("thinking"):
+                yield ReasoningDelta(block["thinking"])
         elif kind == "message_start":
             message = data.get("message") or {}
             self._count(message.get("usage") or {})

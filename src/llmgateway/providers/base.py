@@ -17,6 +17,7 @@ from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
+    ReasoningDelta,
     ResponseInfo,
     TextDelta,
     ToolCallDelta,
@@ -52,6 +53,7 @@ _OPTIONAL_TEXT = (str, type(None))
 # odd value (a list where text belongs) is caught here, not where the text is joined.
 _EVENT_FIELDS: dict[type, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     TextDelta: (("text", str),),
+    ReasoningDelta: (("text", str), ("signature", _OPTIONAL_TEXT)),
     ToolCallDelta: (("index", int), ("id", _OPTIONAL_TEXT), ("name", _OPTIONAL_TEXT), ("arguments", str)),
     Usage: tuple((name, int) for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens",
                                           "cache_write_tokens")),

@@ -2,7 +2,7 @@
 
 The host is `OLLAMA_HOST` (default http://localhost:11434); no key. Counts come from the last
 line (`done: true`): input = prompt_eval_count, output = eval_count. Thinking (`thinking`) is
-kept out of the answer. Images must be inline (base64); tool calls come whole, without ids.
+reasoning, kept out of the answer. Images must be inline (base64); tool calls come whole, without ids.
 The `ollama` SDK runs on httpx, not httpx2, so its clients are pooled here per host, with the
 gateway's connect and read timeouts.
 """
@@ -32,6 +32,7 @@ from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
+    ReasoningDelta,
     ResponseInfo,
     TextDelta,
     ToolCallDelta,
@@ -104,6 +105,8 @@ def translate_part(part: Any, tool_calls_so_far: int) -> list[ChatEvent]:
     """One streamed ChatResponse as events; tool calls are numbered after those before it."""
     events: list[ChatEvent] = []
     message = part.message
+    if message.thinking:
+        events.append(ReasoningDelta(message.thinking))
     if message.content:
         events.append(TextDelta(message.content))
     index = tool_calls_so_far

@@ -24,6 +24,7 @@ from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
     Finish,
+    ReasoningDelta,
     ResponseInfo,
     TextDelta,
     ToolCallDelta,
@@ -130,7 +131,8 @@ def build_chat_body(request: ChatRequest) -> dict[str, Any]:
 
 
 def translate_chunk(chunk: dict[str, Any]) -> Iterator[ChatEvent]:
-    """One chat.completion.chunk as events. Reasoning text (`reasoning_content`) is not output."""
+    """One chat.completion.chunk as events. Reasoning text (`reasoning_content`, as DeepSeek and
+    vLLM stream it) is reasoning, not the answer's text."""
     error = chunk.get("error")
     if error is not None:
         if not isinstance(error, dict):
@@ -140,6 +142,8 @@ def translate_chunk(chunk: dict[str, Any]) -> Iterator[ChatEvent]:
         if choice.get("index", 0) != 0:
             continue
         delta = choice.get("delta") or {}
+        if delta.get("reasoning_content"):
+            yield ReasoningDelta(delta["reasoning_content"])
         text = delta.get("content") or delta.get("refusal")
         if text:
             yield TextDelta(text)

@@ -27,6 +27,16 @@ class ToolCallDelta:
 
 
 @dataclass(slots=True)
+class ReasoningDelta:
+    """The model's reasoning as it streams (Anthropic's thinking, `reasoning_content` of
+    OpenAI-compatible servers): not part of the answer's text. `signature` is Anthropic's seal
+    on a thinking block, which its API needs back with the block in a later turn."""
+
+    text: str
+    signature: str | None = None
+
+
+@dataclass(slots=True)
 class Usage:
     """Token counts as the vendor reports them.
 
@@ -65,5 +75,6 @@ class EmbeddingResult:
     model: str | None
 
 
-ChatEvent = TextDelta | ToolCallDelta | Usage | Finish | ResponseInfo
-OUTPUT_EVENTS = (TextDelta, ToolCallDelta)
+ChatEvent = TextDelta | ToolCallDelta | ReasoningDelta | Usage | Finish | ResponseInfo
+OUTPUT_EVENTS = (TextDelta, ToolCallDelta)  # what the answer is made of, and what the timings measure
+OutputEvent = TextDelta | ToolCallDelta | ReasoningDelta  # what a call passes on to its client

@@ -45,6 +45,8 @@ class CallResult:
     metrics: dict[str, Any]
     attempts: list[dict[str, Any]] = field(default_factory=list)
     error: GatewayError | None = None
+    reasoning: str = ""  # the model's reasoning, where the vendor streams it (not in the answer's text)
+    reasoning_signature: str | None = None
 
 
 @dataclass(slots=True)
