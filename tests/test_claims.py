@@ -209,7 +209,10 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_client_surfaces.py::test_responses_create_through_every_provider",
         "test_client_surfaces.py::test_responses_stream_in_openais_event_order",
         "test_client_surfaces.py::test_responses_function_call_round_trip",
-        "test_client_surfaces.py::test_responses_structured_output_and_instructions_reach_openai"),
+        "test_client_surfaces.py::test_responses_structured_output_and_instructions_translate_for_chat_completions"),
+    "OpenAI gets a Responses client's own body at /responses": (
+        "test_client_surfaces.py::test_responses_reach_openai_as_the_client_sent_them",
+        "test_emulators.py::test_openai_sdk_reads_the_responses_emulator_streaming_and_not"),
     "previous_response_id and GET /v1/responses/{id} from the request log, on any instance": (
         "test_client_surfaces.py::test_previous_response_id_and_get_work_across_instances",),
     "store: false keeps no content": ("test_client_surfaces.py::test_store_false_keeps_no_content",),

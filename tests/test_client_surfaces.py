@@ -15,7 +15,7 @@ import openai
 import orjson
 import pytest
 
-from tests.emulators.base import DEFAULT_REPLY, Fault
+from tests.emulators.base import DEFAULT_REPLY, VALID_KEY, Fault
 
 # The model each provider answers with behind the gateway, and the input tokens its emulator
 # reports for a one-message prompt of `PROMPT` (each vendor counts its own way).
@@ -24,17 +24,30 @@ TARGETS = {
     "openai": ("openai/gpt-4o-mini", 7 + 4),  # OpenAI's emulator: 7 plus a token per word
     "google": ("google/gemini-2.5-flash", 9),
     "ollama": ("ollama/llama3.2", 26),
+    "compatible": ("compatible/llama-3.1-8b", 7 + 4),  # the OpenAI emulator's Chat Completions
 }
 PROMPT = "Hello, who are you?"
 WEATHER_TOOL = {"name": "get_weather", "description": "The weather in a city",
                 "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}  # fmt: skip
 EMULATORS = {"anthropic": "anthropic_emulator", "openai": "openai_emulator", "google": "gemini_emulator",
-             "ollama": "ollama_emulator"}  # fmt: skip
+             "ollama": "ollama_emulator", "compatible": "openai_emulator"}  # fmt: skip
 
 
 @pytest.fixture
-def base_url(gateway_factory: Callable[..., str], anthropic_emulator: Any, gemini_emulator: Any, ollama_emulator: Any) -> str:
-    return gateway_factory()
+def base_url(
+    gateway_factory: Callable[..., str], tmp_path: Path, openai_emulator: Any, anthropic_emulator: Any, gemini_emulator: Any,
+    ollama_emulator: Any, monkeypatch: pytest.MonkeyPatch,
+) -> str:  # fmt: skip
+    """A gateway with the emulators behind it, and `compatible`: an OpenAI-compatible server
+    (Chat Completions only, as a team's vLLM), on the OpenAI emulator."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        "providers:\n  compatible:\n    name: Compatible\n    adapter: openai\n"
+        f"    base_url: {openai_emulator.base_url}\n    api_key_env: COMPATIBLE_API_KEY\n"
+        "    models:\n      llama-3.1-8b: {context_window: 131072, input_cost_per_token: 1.0e-07, output_cost_per_token: 2.0e-07}\n"
+    )  # fmt: skip
+    monkeypatch.setenv("COMPATIBLE_API_KEY", VALID_KEY)
+    return gateway_factory(catalog=catalog)
 
 
 def _emulator(request: pytest.FixtureRequest, provider: str) -> Any:
@@ -63,7 +76,7 @@ def claude(base_url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=base_url, api_key="gateway-key", max_retries=0)
 
 
-@pytest.mark.parametrize("provider", list(TARGETS))
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "google", "ollama"])
 def test_messages_create_through_every_provider(claude: anthropic.Anthropic, base_url: str, provider: str) -> None:
     model, input_tokens = TARGETS[provider]
     raw = claude.messages.with_raw_response.create(model=model, max_tokens=100, system="Be brief.",
@@ -80,7 +93,7 @@ def test_messages_create_through_every_provider(claude: anthropic.Anthropic, bas
     assert (record["surface"], record["provider"], record["chat_output"]) == ("anthropic", provider, DEFAULT_REPLY)
 
 
-@pytest.mark.parametrize("provider", list(TARGETS))
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "google", "ollama"])
 def test_messages_stream_in_anthropics_event_order(claude: anthropic.Anthropic, base_url: str, provider: str) -> None:
     model, _ = TARGETS[provider]
     with claude.messages.stream(model=model, max_tokens=100, messages=[{"role": "user", "content": PROMPT}]) as stream:
@@ -98,7 +111,7 @@ def test_messages_stream_in_anthropics_event_order(claude: anthropic.Anthropic, 
     assert events[-2][1]["delta"]["stop_reason"] == "end_turn" and events[-2][1]["usage"]["output_tokens"] == 12
 
 
-@pytest.mark.parametrize("provider", list(TARGETS))
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "google", "ollama"])
 def test_messages_tool_use_round_trip(claude: anthropic.Anthropic, request: pytest.FixtureRequest, provider: str) -> None:
     model, _ = TARGETS[provider]
     emulator = _emulator(request, provider)
@@ -234,7 +247,10 @@ def test_langchain_chat_anthropic_through_the_gateway(base_url: str) -> None:
 
 # --- OpenAI's Responses API -----------------------------------------------------------------
 
-RESPONSES_TARGETS = ["openai", "anthropic", "google"]
+# OpenAI gets a Responses client's own body at /responses (its emulator counts 5 plus a token a
+# word of the input); the others, an OpenAI-compatible server among them, the translation.
+RESPONSES_TARGETS = ["openai", "anthropic", "google", "compatible"]
+RESPONSES_INPUT_TOKENS = {"openai": 5 + 4}
 FUNCTION_TOOL = {"type": "function", "name": "get_weather", "description": "The weather in a city",
                  "parameters": WEATHER_TOOL["input_schema"]}  # fmt: skip
 
@@ -247,6 +263,7 @@ def sdk(base_url: str) -> openai.OpenAI:
 @pytest.mark.parametrize("provider", RESPONSES_TARGETS)
 def test_responses_create_through_every_provider(sdk: openai.OpenAI, base_url: str, provider: str) -> None:
     model, input_tokens = TARGETS[provider]
+    input_tokens = RESPONSES_INPUT_TOKENS.get(provider, input_tokens)
     raw = sdk.responses.with_raw_response.create(model=model, input=PROMPT)
     response = raw.parse()
     assert response.output_text == DEFAULT_REPLY and response.status == "completed"
@@ -298,7 +315,7 @@ def test_responses_function_call_round_trip(sdk: openai.OpenAI, request: pytest.
 
 def test_parallel_function_calls_stream_one_item_after_the_other(sdk: openai.OpenAI) -> None:
     second_tool = FUNCTION_TOOL | {"name": "get_time"}
-    with sdk.responses.stream(model="openai/gpt-4o-mini", input="Weather and time?", tools=[FUNCTION_TOOL, second_tool]) as stream:
+    with sdk.responses.stream(model="compatible/llama-3.1-8b", input="Weather and time?", tools=[FUNCTION_TOOL, second_tool]) as stream:
         added = [e.item.name for e in stream if e.type == "response.output_item.added"]
         final = stream.get_final_response()
     assert added == ["get_weather", "get_time"]
@@ -306,11 +323,34 @@ def test_parallel_function_calls_stream_one_item_after_the_other(sdk: openai.Ope
                                                                            ("get_time", {"location": "Paris"})]  # fmt: skip
 
 
-def test_responses_structured_output_and_instructions_reach_openai(sdk: openai.OpenAI, openai_emulator: Any) -> None:
+def test_responses_reach_openai_as_the_client_sent_them(sdk: openai.OpenAI, openai_emulator: Any) -> None:
+    """What the gateway does not model (reasoning summaries, include, truncation, metadata)
+    still reaches OpenAI: its `/responses` gets the client's own body; the gateway keeps the
+    conversation, so OpenAI is asked not to store it."""
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
-    sdk.responses.create(model="openai/gpt-4o-mini", instructions="Answer in JSON.", input="Where is the Louvre?",
+    text = {"format": {"type": "json_schema", "name": "place", "schema": schema, "strict": True}}
+    openai_emulator.thinking = "Where is it, again?"
+    response = sdk.responses.create(model="openai/gpt-4o-mini", instructions="Answer in JSON.", input="Where is the Louvre?",
+                                    text=text, max_output_tokens=40, reasoning={"effort": "low", "summary": "auto"},
+                                    include=["reasoning.encrypted_content"], metadata={"team": "a"}, truncation="auto")  # fmt: skip
+    assert openai_emulator.paths[-1] == "/v1/responses"
+    sent = openai_emulator.requests[-1]
+    assert (sent["instructions"], sent["input"], sent["text"], sent["max_output_tokens"]) == (
+        "Answer in JSON.", "Where is the Louvre?", text, 40)
+    assert (sent["reasoning"], sent["include"], sent["metadata"], sent["truncation"]) == (
+        {"effort": "low", "summary": "auto"}, ["reasoning.encrypted_content"], {"team": "a"}, "auto")
+    assert (sent["stream"], sent["store"], sent["model"]) == (True, False, "gpt-4o-mini")
+    assert response.output_text == DEFAULT_REPLY and response.usage.output_tokens_details.reasoning_tokens == 4
+
+
+def test_responses_structured_output_and_instructions_translate_for_chat_completions(
+    sdk: openai.OpenAI, openai_emulator: Any
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+    sdk.responses.create(model="compatible/llama-3.1-8b", instructions="Answer in JSON.", input="Where is the Louvre?",
                          text={"format": {"type": "json_schema", "name": "place", "schema": schema, "strict": True}},
                          max_output_tokens=40)  # fmt: skip
+    assert openai_emulator.paths[-1] == "/v1/chat/completions"
     sent = openai_emulator.requests[-1]
     assert sent["messages"] == [{"role": "system", "content": "Answer in JSON."},
                                 {"role": "user", "content": "Where is the Louvre?"}]  # fmt: skip
@@ -353,9 +393,9 @@ def test_store_false_keeps_no_content(sdk: openai.OpenAI, base_url: str) -> None
 
 
 def test_four_surfaces_one_answer_four_records(base_url: str, sdk: openai.OpenAI, claude: anthropic.Anthropic) -> None:
-    model = "openai/gpt-4o-mini"
-    engine = httpx.post(base_url + "/api/engine/chat/openai",
-                        json={"chat_input": PROMPT, "model": "gpt-4o-mini", "is_stream": False}).json()  # fmt: skip
+    model = "compatible/llama-3.1-8b"  # Chat Completions behind all four (OpenAI's own /responses counts its own way)
+    engine = httpx.post(base_url + "/api/engine/chat/compatible",
+                        json={"chat_input": PROMPT, "model": "llama-3.1-8b", "is_stream": False}).json()  # fmt: skip
     chat = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": PROMPT}])
     message = claude.messages.create(model=model, max_tokens=4096, messages=[{"role": "user", "content": PROMPT}])
     response = sdk.responses.create(model=model, input=PROMPT)

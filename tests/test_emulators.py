@@ -24,6 +24,25 @@ def test_openai_sdk_reads_the_emulator_streaming_and_not(openai_emulator) -> Non
     assert [body.get("stream", False) for body in openai_emulator.requests] == [False, True]
 
 
+def test_openai_sdk_reads_the_responses_emulator_streaming_and_not(openai_emulator) -> None:
+    client = openai.OpenAI(base_url=openai_emulator.base_url, api_key=VALID_KEY, max_retries=0)
+    whole = client.responses.create(model="gpt-4o-mini", input="hi there")
+    assert whole.output_text == DEFAULT_REPLY and whole.status == "completed" and whole.model == "gpt-4o-mini-2024-07-18"
+    assert (whole.usage.input_tokens, whole.usage.output_tokens) == (5 + 2, 12)
+    with client.responses.stream(model="gpt-4o-mini", input="hi there") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == DEFAULT_REPLY == final.output_text and final.usage.total_tokens == 7 + 12
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    with client.responses.stream(model="gpt-4o-mini", input="weather?", tools=[tool]) as stream:
+        called = stream.get_final_response()
+    assert [(i.type, i.name, i.arguments) for i in called.output] == [("function_call", "get_weather", '{"location":"Paris"}')]
+    openai_emulator.thinking = "Let me think."
+    reasoned = client.responses.create(model="o4-mini", input="hi")
+    assert [i.type for i in reasoned.output] == ["reasoning", "message"] and reasoned.usage.output_tokens_details.reasoning_tokens == 3
+    assert [body.get("stream", False) for body in openai_emulator.requests] == [False, True, True, False]
+
+
 def test_anthropic_sdk_reads_the_emulator_streaming_and_not(anthropic_emulator) -> None:
     client = anthropic.Anthropic(base_url=anthropic_emulator.base_url, auth_token=VALID_KEY, max_retries=0,
                                  default_headers={"anthropic-version": "2023-06-01"})  # fmt: skip

@@ -410,3 +410,32 @@ async def test_what_the_sdk_cannot_parse_is_the_vendors() -> None:
 
     with pytest.raises(ConnectionError):  # the SDK's own errors pass through
         [item async for item in parsed_by_the_sdk(failing_transport())]
+
+
+def test_openai_responses_stream() -> None:
+    from llmgateway.providers.openai_responses import ResponsesTranslator
+
+    t = ResponsesTranslator()
+    created = {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-4o-mini-2024-07-18", "service_tier": "default"}}
+    assert list(t.translate(created)) == [ResponseInfo("gpt-4o-mini-2024-07-18", "resp_1", None, "default")]
+    assert list(t.translate({"type": "response.reasoning_summary_text.delta", "delta": "hmm"})) == [ReasoningDelta("hmm")]
+    assert list(t.translate({"type": "response.output_text.delta", "delta": "Hi"})) == [TextDelta("Hi")]
+    assert list(t.translate({"type": "response.output_text.delta", "delta": ""})) == []
+    item = {"type": "function_call", "id": "fc_9", "call_id": "call_9", "name": "get_weather", "arguments": ""}
+    assert list(t.translate({"type": "response.output_item.added", "item": item})) == [ToolCallDelta(0, "call_9", "get_weather", "")]
+    message = {"type": "message", "id": "msg_1"}
+    assert list(t.translate({"type": "response.output_item.added", "item": message})) == []
+    assert list(t.translate({"type": "response.function_call_arguments.delta", "item_id": "fc_9", "delta": '{"a"'})) == [
+        ToolCallDelta(0, None, None, '{"a"')]
+    usage = {"input_tokens": 30, "input_tokens_details": {"cached_tokens": 10}, "output_tokens": 20,
+             "output_tokens_details": {"reasoning_tokens": 5}}  # fmt: skip
+    assert list(t.translate({"type": "response.completed", "response": {"usage": usage}})) == [
+        Usage(30, 20, cached_tokens=10, reasoning_tokens=5), Finish("tool_calls")]
+    plain = ResponsesTranslator()
+    assert list(plain.translate({"type": "response.completed", "response": {"usage": usage}}))[-1] == Finish("stop")
+    cut = {"type": "response.incomplete", "response": {"usage": usage, "incomplete_details": {"reason": "content_filter"}}}
+    assert list(plain.translate(cut))[-1] == Finish("content_filter")
+    with pytest.raises(UpstreamError, match="overloaded"):
+        list(plain.translate({"type": "response.failed", "response": {"error": {"code": "server_error", "message": "overloaded"}}}))
+    with pytest.raises(UpstreamError, match="bad"):
+        list(plain.translate({"type": "error", "code": "x", "message": "bad"}))

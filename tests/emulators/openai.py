@@ -1,4 +1,5 @@
-"""A local server that speaks OpenAI's Chat Completions wire format, byte for byte.
+"""A local server that speaks OpenAI's Chat Completions wire format, byte for byte (and its
+Responses API: openai_responses.py).
 
 Streaming follows the API reference: `data: {json}\\n\\n` events; a first chunk whose delta
 carries the role and an empty content; content chunks; a chunk with an empty delta and the
@@ -23,6 +24,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.emulators.base import DEFAULT_REPLY, DROP, TOOL_ARGUMENT_PIECES, VALID_KEY, EmulatorState, Fault, mangled
+from tests.emulators.openai_responses import ResponsesStream, encode
+from tests.emulators.openai_responses import input_tokens as responses_input_tokens
 
 __all__ = ["DEFAULT_REPLY", "VALID_KEY", "Fault", "OpenAIEmulator"]
 
@@ -54,6 +57,7 @@ class OpenAIEmulator(EmulatorState):
         return [
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
         ]
 
     def authorized(self, request: Request) -> bool:
@@ -89,6 +93,31 @@ class OpenAIEmulator(EmulatorState):
         if not body.get("stream"):
             return Response(orjson.dumps(self._completion(body)), media_type="application/json")
         return StreamingResponse(self.watched(self._stream(body, fault), fault), media_type="text/event-stream; charset=utf-8")
+
+    async def responses(self, request: Request) -> Response:
+        """The Responses API (tests/emulators/openai_responses.py): streamed only when asked."""
+        body = orjson.loads(await request.body())
+        self.remember(request, body)
+        if not self.authorized(request):
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if not isinstance(body.get("input"), (str, list)) or "messages" in body:
+            return _error(400, "Missing required parameter: 'input'.", "invalid_request_error", "missing_required_parameter")
+        fault = self.next_fault()
+        if fault and fault.kind == "status":
+            return _error(fault.status, fault.message, "server_error", None, fault.headers)
+        stream = ResponsesStream(body, self.served_model(body["model"]), self.pieces(), self.thinking, responses_input_tokens(body))
+        if not body.get("stream"):
+            final = None
+            async for _, event in stream.events(lambda: asyncio.sleep(0)):
+                final = event
+            assert final is not None
+            return Response(orjson.dumps(final["response"]), media_type="application/json")
+
+        async def events() -> AsyncIterator[bytes]:
+            async for kind, event in stream.events(self.pause):
+                yield encode(kind, event)
+
+        return StreamingResponse(events(), media_type="text/event-stream; charset=utf-8")
 
     async def embeddings(self, request: Request) -> Response:
         """Deterministic 4-dimensional vectors; usage counts the words of the inputs."""

@@ -2,7 +2,9 @@
 every provider.
 
 The request enters the same pipeline as every other surface (surface `responses` in the
-request log). A stored response (`store`, true by default) keeps its conversation, the
+request log). To a provider whose catalog entry has `responses_api` (OpenAI), the client's own
+body is sent to its `/responses` (so what the gateway does not translate still arrives); other
+targets, and a request that continues an earlier response, get the translation. A stored response (`store`, true by default) keeps its conversation, the
 messages it was asked and its answer, in the request log's conversations, under the
 response's id: `previous_response_id` continues it on any instance, and `GET` reads the
 response back from the request log. `store: false` keeps no content: not the conversation,
@@ -80,6 +82,11 @@ class ResponsesBody(GatewayOptions):
             params["reasoning_effort"] = self.reasoning["effort"]
         return {k: v for k, v in params.items() if v is not None}
 
+    def openai_body(self) -> dict[str, Any]:
+        """The client's body as OpenAI reads it: without the gateway's own fields."""
+        return self.model_dump(exclude=set(GatewayOptions.model_fields) | {"stream", "store", "previous_response_id"},
+                               exclude_none=True)  # fmt: skip
+
     def echo(self) -> dict[str, Any]:
         fields = self.model_dump(include=set(_ECHOED), exclude_none=True)
         return {**_ECHOED, **fields}
@@ -108,6 +115,11 @@ async def create_response(body: ResponsesBody, request: Request) -> Response:
         chat.keep_content = False
         chat.cache = CacheOptions(no_store=True, no_cache=bool(chat.cache and chat.cache.no_cache))
     chat_request = await gateway.build_named_request(body.model, chat, origin_of(request, "responses"))
+    if not history:  # with earlier turns, the gateway's translation carries them
+        native = body.openai_body()
+        for target in (chat_request, *chat_request.fallbacks):
+            if target.vendor_options.get("responses_api"):
+                target.native_body = native
     shape = ResponseShape(response_id, body.echo())
     return await answer(request, chat_request, shape, ResponseEvents(shape) if body.stream else None)
 

@@ -17,6 +17,7 @@ import orjson
 
 from llmgateway.errors import upstream_stream_error
 from llmgateway.providers.base import checked, translating
+from llmgateway.providers.openai_responses import ResponsesTranslator
 from llmgateway.providers.pool import ClientPool
 from llmgateway.providers.sse import iter_sse
 from llmgateway.providers.stainless import sdk_errors
@@ -37,7 +38,9 @@ _RENAMED_PARAMETERS = {"max_tokens": "max_completion_tokens"}
 
 
 class OpenAIAdapter:
-    """Speaks the Chat Completions wire format; also serves OpenAI-compatible servers."""
+    """Speaks the Chat Completions wire format; also serves OpenAI-compatible servers. A request
+    with a `native_body` (a Responses API client's, to a provider with `responses_api`) goes to
+    `/responses` as it is (openai_responses.py reads the answer)."""
 
     def __init__(self, http_client: httpx2.AsyncClient) -> None:
         self._http = http_client
@@ -57,6 +60,10 @@ class OpenAIAdapter:
 
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        if request.native_body is not None:
+            async for event in self._responses(request):
+                yield event
+            return
         client = self._client_for(request)
         body = build_chat_body(request)
         with sdk_errors(openai):
@@ -75,6 +82,23 @@ class OpenAIAdapter:
                             info_sent = True
                             events[:0] = checked([ResponseInfo(chunk["model"], chunk.get("id"),
                                                                chunk.get("system_fingerprint"), chunk.get("service_tier"))])
+                    for event in events:
+                        yield event
+            finally:
+                await response.aclose()
+
+    async def _responses(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """A Responses API client's own body, to OpenAI's `/responses`, streamed; the gateway
+        keeps the conversation (`store` is false upstream)."""
+        body = {**(request.native_body or {}), "model": request.model, "stream": True, "store": False}
+        with sdk_errors(openai):
+            response = await self._client_for(request).post("/responses", cast_to=httpx2.Response, body=body, stream=True)
+            try:
+                stream = ResponsesTranslator()
+                async for sse in iter_sse(response.aiter_lines()):
+                    data = orjson.loads(sse.data)
+                    with translating():
+                        events = checked(stream.translate(data))
                     for event in events:
                         yield event
             finally:

@@ -105,7 +105,9 @@ class ChatRequest:
     limits_hold: Any = None  # the tokens and concurrency slots its key's limits hold, released at the end
     budget_hold: Any = None  # the worst-case cost reserved against the key's budgets, settled at the end
     # The client's body in this target's own wire format (a surface that speaks the vendor's
-    # API), sent instead of a translation so that what the gateway does not model still arrives.
+    # API: Anthropic's Messages to `anthropic`, OpenAI's Responses to a provider with
+    # `responses_api`), sent instead of a translation so that what the gateway does not model
+    # still arrives.
     native_body: dict[str, Any] | None = None
     keep_content: bool = True
 
