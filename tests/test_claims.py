@@ -197,6 +197,9 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "an Anthropic target gets the Messages client's own body": (
         "test_client_surfaces.py::test_messages_reach_anthropic_as_the_client_sent_them",
         "test_client_surfaces.py::test_a_claude_code_request_replays_through_the_gateway"),
+    "a Messages client's anthropic-beta picks among the catalog's allowed betas only": (
+        "test_client_surfaces.py::test_only_allowed_betas_reach_anthropic",
+        "test_client_surfaces.py::test_a_claude_code_request_replays_through_the_gateway"),
     "parallel tool calls stream one block (or output item) after the other, each whole": (
         "test_client_surfaces.py::test_a_claude_code_request_replays_through_the_gateway",
         "test_client_surfaces.py::test_parallel_function_calls_stream_one_item_after_the_other"),

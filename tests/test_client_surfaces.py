@@ -200,6 +200,18 @@ def test_messages_reach_anthropic_as_the_client_sent_them(claude: anthropic.Anth
     assert (sent["model"], sent["stream"], sent["max_tokens"]) == ("claude-haiku-4-5", True, 60)
 
 
+def test_only_allowed_betas_reach_anthropic(claude: anthropic.Anthropic, anthropic_emulator: Any) -> None:
+    """Upstream headers come from the server: a client's `anthropic-beta` only picks among the
+    catalog's allowed betas, so nothing else it writes there reaches Anthropic."""
+    asked = "made-up-beta, context-1m-2025-08-07,x-api-key: stolen"
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": PROMPT}],
+                           extra_headers={"anthropic-beta": asked})  # fmt: skip
+    assert anthropic_emulator.headers[-1]["anthropic-beta"] == "context-1m-2025-08-07"
+    claude.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": PROMPT}],
+                           extra_headers={"anthropic-beta": "made-up-beta"})  # fmt: skip
+    assert "anthropic-beta" not in anthropic_emulator.headers[-1]
+
+
 def test_messages_errors_in_anthropics_shape(claude: anthropic.Anthropic, base_url: str, anthropic_emulator: Any) -> None:
     with pytest.raises(anthropic.NotFoundError) as missing:
         claude.messages.create(model="nowhere/model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
@@ -436,6 +448,8 @@ def test_a_claude_code_request_replays_through_the_gateway(base_url: str, reques
     [sent] = emulator.requests
     if provider == "anthropic":
         assert sent["system"] == body["system"] and sent["tools"] == body["tools"] and sent["messages"] == body["messages"]
+        # the betas the catalog allows, of those asked (claude-code-20250219 is not among them)
+        assert emulator.headers[-1]["anthropic-beta"] == "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
     else:
         assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "user"]
         assert len(sent["tools"]) == len(body["tools"])

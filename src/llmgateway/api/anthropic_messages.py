@@ -6,8 +6,9 @@ the gateway and names a model as `provider/model`, an alias or a route; a bare C
 goes to `anthropic`. The request enters the same pipeline as every other surface (retries,
 fallbacks, limits, the cache, the request log, surface `anthropic`). To an Anthropic target
 the client's own body is sent (with the target's model), so what the gateway does not
-translate (cache_control, thinking, metadata, documents) still reaches Anthropic; other
-targets get the translation. Errors, before and during a stream, are in Anthropic's shape.
+translate (cache_control, thinking, metadata, documents) still reaches Anthropic, with the
+betas its `anthropic-beta` header asks for among those the catalog allows (the header sent
+upstream is made of the catalog's values only); other targets get the translation. Errors, before and during a stream, are in Anthropic's shape.
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ async def create_message(body: MessagesBody, request: Request) -> Response:
     chat_request = await gateway.build_named_request(target_name(gateway, body.model), chat, origin_of(request, "anthropic"))
     if not chat.session_id:  # a session's earlier turns are in the translated messages only
         native = body.anthropic_body()
+        betas = tuple(b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip())
         for target in (chat_request, *chat_request.fallbacks):
             if target.provider.adapter == "anthropic":
-                target.native_body = native
+                target.native_body, target.vendor_features = native, betas
     return await answer(request, chat_request, message_of, MessageEvents() if body.stream else None)
 
 

@@ -88,14 +88,18 @@ class AnthropicAdapter:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         client = self._clients.get(request.base_url, key_of(request))
         body = build_messages_body(request)
-        version = request.vendor_options.get("api_version", DEFAULT_API_VERSION)
+        headers = {"anthropic-version": request.vendor_options.get("api_version", DEFAULT_API_VERSION)}
+        allowed = request.vendor_options.get("allowed_betas") or ()
+        betas = [beta for beta in allowed if beta in request.vendor_features]  # the server's values only
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
         with sdk_errors(anthropic):
             response = await client.post(
                 "/v1/messages",
                 cast_to=httpx2.Response,
                 body=body,
                 stream=True,
-                options={"headers": {"anthropic-version": version}},
+                options={"headers": headers},
             )
             try:
                 stream = StreamTranslator()

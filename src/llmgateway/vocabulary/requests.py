@@ -109,6 +109,9 @@ class ChatRequest:
     # `responses_api`), sent instead of a translation so that what the gateway does not model
     # still arrives.
     native_body: dict[str, Any] | None = None
+    # Vendor features the client asked for by name (Anthropic's betas), each one of the
+    # server's allowed values (`vendor_options`), so an upstream header holds server values only.
+    vendor_features: tuple[str, ...] = ()
     keep_content: bool = True
 
     @property
