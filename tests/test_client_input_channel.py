@@ -219,3 +219,35 @@ def gateway_url(shared_gateway_url: str) -> str:
     """This module's tests share one gateway; a test that changes vendor variables starts its
     own with `gateway_factory` (a gateway reads them once)."""
     return shared_gateway_url
+
+
+# The surfaces whose body goes to the vendor as the client wrote it: every option of the SDK's
+# client and method, as a top-level field with a value that would move the call.
+NATIVE_SURFACES = {
+    "messages": ("anthropic_emulator", "/v1/messages", anthropic_option_names,
+                 {"model": "anthropic/claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}),
+    "responses": ("openai_emulator", "/v1/responses", openai_option_names, {"model": "openai/gpt-4o-mini", "input": "hi"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("surface", list(NATIVE_SURFACES))
+def test_no_field_of_a_native_body_moves_the_upstream_call(
+    surface: str, request: pytest.FixtureRequest, canary: tuple[Canary, str], gateway_url: str
+) -> None:
+    fixture, path, option_names, base = NATIVE_SURFACES[surface]
+    emulator: EmulatorState = request.getfixturevalue(fixture)
+    server, canary_url = canary
+    with httpx.Client(base_url=gateway_url, timeout=30) as client:
+        assert client.post(path, json=base).status_code == 200
+        expected, expected_path = _credentials(emulator.headers[-1]), emulator.paths[-1]
+        assert expected, "the emulator saw no credential header"
+        statuses = {}
+        for name in sorted(option_names() - set(base)):
+            for value in _hostile_values(canary_url):
+                r = client.post(path, json={**base, name: value})
+                statuses[name] = r.status_code
+                assert r.status_code < 500, (name, r.status_code, r.text)
+    assert server.hits == []
+    for headers, upstream_path in zip(emulator.headers, emulator.paths):
+        assert _credentials(headers) == expected and "x-canary" not in headers and upstream_path == expected_path
+    assert sum(1 for status in statuses.values() if status == 200) > len(statuses) // 3, statuses
