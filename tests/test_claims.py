@@ -213,6 +213,9 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_client_surfaces.py::test_responses_stream_in_openais_event_order",
         "test_client_surfaces.py::test_responses_function_call_round_trip",
         "test_client_surfaces.py::test_responses_structured_output_and_instructions_translate_for_chat_completions"),
+    "structured output reaches Anthropic (output_config.format) and Gemini in their words": (
+        "test_client_surfaces.py::test_responses_structured_output_reaches_other_vendors_in_their_words",
+        "test_provider_scenarios.py::test_structured_output"),
     "OpenAI gets a Responses client's own body at /responses": (
         "test_client_surfaces.py::test_responses_reach_openai_as_the_client_sent_them",
         "test_emulators.py::test_openai_sdk_reads_the_responses_emulator_streaming_and_not"),

@@ -355,6 +355,21 @@ def test_responses_reach_openai_as_the_client_sent_them(sdk: openai.OpenAI, open
     assert response.output_text == DEFAULT_REPLY and response.usage.output_tokens_details.reasoning_tokens == 4
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "google"])
+def test_responses_structured_output_reaches_other_vendors_in_their_words(
+    sdk: openai.OpenAI, request: pytest.FixtureRequest, provider: str
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+    emulator = _emulator(request, provider)
+    response = sdk.responses.create(model=TARGETS[provider][0], input="Where is the Louvre?",
+                                    text={"format": {"type": "json_schema", "name": "place", "schema": schema}})  # fmt: skip
+    assert response.status == "completed"
+    sent = emulator.requests[-1]
+    in_their_words = sent["output_config"]["format"] if provider == "anthropic" else sent["generationConfig"]
+    assert in_their_words == ({"type": "json_schema", "schema": schema} if provider == "anthropic" else
+                              {**in_their_words, "responseMimeType": "application/json", "responseJsonSchema": schema})  # fmt: skip
+
+
 def test_responses_structured_output_and_instructions_translate_for_chat_completions(
     sdk: openai.OpenAI, openai_emulator: Any
 ) -> None:

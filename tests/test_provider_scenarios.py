@@ -198,7 +198,7 @@ def anthropic_kit(anthropic_emulator) -> Kit:
         system_of=lambda body: body.get("system"),
         image_of=_anthropic_image,
         tool_result_of=_anthropic_tool_result,
-        schema_of=None,
+        schema_of=lambda body: body["output_config"]["format"]["schema"],
     )
 
 

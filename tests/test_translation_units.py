@@ -249,8 +249,12 @@ def test_anthropic_body() -> None:
     }  # fmt: skip
     default = build_messages_body(_request("anthropic", "claude-sonnet-4-5", [{"role": "user", "content": "hi"}]))
     assert default["max_tokens"] == CATALOG.provider("anthropic").parameters["max_tokens"].default and "system" not in default
-    with pytest.raises(BadRequestError):
+    with pytest.raises(BadRequestError, match="json_object"):
         build_messages_body(_request("anthropic", "claude-sonnet-4-5", response_format={"type": "json_object"}))
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    structured = build_messages_body(_request("anthropic", "claude-sonnet-4-5", response_format={
+        "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}))  # fmt: skip
+    assert structured["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
 
 
 def test_bedrock_converse_arguments() -> None:

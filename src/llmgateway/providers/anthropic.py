@@ -145,8 +145,12 @@ def build_messages_body(request: ChatRequest) -> dict[str, Any]:
         body["tool_choice"] = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}.get(
             mode, {"type": "tool", "name": name}
         )
-    if json_schema_of(request.response_format) is not None:
-        raise BadRequestError("response_format: anthropic has no JSON mode or structured output through this gateway")
+    structured = json_schema_of(request.response_format)
+    if structured is not None:
+        kind, schema = structured
+        if kind == "json_object":
+            raise BadRequestError("response_format: anthropic takes a JSON schema (json_schema), not json_object")
+        body["output_config"] = {**body.get("output_config", {}), "format": {"type": "json_schema", "schema": schema}}
     return body
 
 
