@@ -69,6 +69,8 @@ _RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error",
 
 
 class AnthropicAdapter:
+    HTTP_CLIENT = anthropic.DefaultAioHttpClient  # the SDK's aiohttp transport, as openai.py's
+
     def __init__(self, http_client: httpx2.AsyncClient) -> None:
         self._http = http_client
         self._clients: ClientPool[anthropic.AsyncAnthropic] = ClientPool(self._new_client)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Callable
 
 import httpx2
 
@@ -39,12 +38,9 @@ class AdapterNotInstalledError(GatewayError):
 class AdapterRegistry:
     """One adapter instance per adapter name, sharing one HTTP connection pool each."""
 
-    def __init__(self, settings: Settings, http_client_factory: Callable[[], httpx2.AsyncClient] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._adapters: dict[str, ProviderAdapter] = {}
-        self._http_client_factory = http_client_factory or (
-            lambda: shared_http_client(settings.connect_timeout_s, settings.request_timeout_s)
-        )
 
     def get(self, adapter_name: str) -> ProviderAdapter:
         adapter = self._adapters.get(adapter_name)
@@ -63,7 +59,10 @@ class AdapterRegistry:
             raise AdapterNotInstalledError(
                 f"the {adapter_name} provider needs the {package!r} package: pip install {package}"
             ) from None
-        return getattr(module, class_name)(self._http_client_factory())
+        adapter_class = getattr(module, class_name)
+        # An adapter may name the HTTP client its SDK rides fastest on (`HTTP_CLIENT`)
+        client_class = getattr(adapter_class, "HTTP_CLIENT", httpx2.AsyncClient)
+        return adapter_class(shared_http_client(self._settings.connect_timeout_s, self._settings.request_timeout_s, client_class))
 
     @staticmethod
     def import_adapter(adapter_name: str) -> None:

@@ -3,6 +3,11 @@
 Both SDKs raise the same family: APIStatusError (with the response and its parsed body),
 APITimeoutError and APIConnectionError; reading a raw streamed response raises httpx2's
 own errors. They map here, once, for every adapter built on those SDKs.
+
+The SDKs' aiohttp transport (the adapters' `HTTP_CLIENT`) maps aiohttp's errors to httpx2's
+coarsely: a connection the upstream closed or reset becomes a connect *timeout*, and an
+answer that is not HTTP escapes as aiohttp's own error. The original error, kept as
+the cause, decides: only a timeout is a timeout.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Iterator
 
+import aiohttp
 import httpx2
 import orjson
 
@@ -33,12 +39,29 @@ def sdk_errors(sdk: ModuleType) -> Iterator[None]:
         raise
     except sdk.APIStatusError as exc:
         raise status_error(exc) from None
-    except (sdk.APITimeoutError, httpx2.TimeoutException):
+    except (sdk.APITimeoutError, httpx2.TimeoutException) as exc:
+        transport_error = _aiohttp_cause(exc)
+        if transport_error is not None and not isinstance(transport_error, (aiohttp.ServerTimeoutError, TimeoutError)):
+            raise upstream_unreachable(transport_error) from None
         raise UpstreamTimeoutError("the upstream did not answer in time") from None
     except (sdk.APIConnectionError, httpx2.TransportError) as exc:
         raise upstream_unreachable(exc) from None
     except orjson.JSONDecodeError:
         raise UpstreamUnavailableError("the upstream sent a body that is not JSON") from None
+    except (aiohttp.ClientResponseError, aiohttp.http_exceptions.HttpProcessingError):
+        raise UpstreamUnavailableError("the upstream's answer could not be read as HTTP") from None
+    except aiohttp.ClientError as exc:
+        raise upstream_unreachable(exc) from None
+
+
+def _aiohttp_cause(exc: BaseException) -> BaseException | None:
+    """The aiohttp error behind an SDK's or httpx2's error, if the transport was aiohttp's."""
+    seen = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def status_error(exc: Any) -> UpstreamError:
