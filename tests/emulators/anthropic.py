@@ -59,8 +59,10 @@ class AnthropicEmulator(EmulatorState):
         if sampling and request.headers["anthropic-version"] >= "2026-10-21":
             message = f"{sampling[0]}: Extra inputs are not permitted under anthropic-version 2026-10-21"
             return Response(orjson.dumps(_error_body(400, message)), status_code=400, media_type="application/json")
-        output_format = (body.get("output_config") or {}).get("format")
-        if output_format is not None and (output_format.get("type") != "json_schema" or not isinstance(output_format.get("schema"), dict)):
+        output_config = body.get("output_config", {})
+        output_format = output_config.get("format") if isinstance(output_config, dict) else output_config
+        if output_format is not None and (not isinstance(output_format, dict) or output_format.get("type") != "json_schema"
+                                          or not isinstance(output_format.get("schema"), dict)):  # fmt: skip
             message = "output_config.format: Input tag does not match the expected tag 'json_schema', or schema is not an object"
             return Response(orjson.dumps(_error_body(400, message)), status_code=400, media_type="application/json")
         fault = self.next_fault()

@@ -10,6 +10,7 @@ retries and deadlines.
 from __future__ import annotations
 
 from typing import Any, AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
@@ -50,7 +51,7 @@ class OpenAIAdapter:
         self._clients: ClientPool[openai.AsyncOpenAI] = ClientPool(self._new_client)
 
     def _new_client(self, base_url: str | None, api_key: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, http_client=self._http, max_retries=0)
+        return openai.AsyncOpenAI(api_key=api_key, base_url=without_userinfo(base_url), http_client=self._http, max_retries=0)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -137,6 +138,15 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     def _client_for(self, request: ChatRequest | EmbeddingRequest) -> openai.AsyncOpenAI:
         api_version = str(request.vendor_options.get("api_version", ""))
         return self._azure_clients.get(request.base_url, key_of(request), api_version)
+
+
+def without_userinfo(base_url: str | None) -> str | None:
+    """The endpoint without `user:password@`: the SDK's Bearer key is the credential (the
+    aiohttp transport refuses a URL's credentials beside an Authorization header)."""
+    if base_url is None or "@" not in base_url:
+        return base_url
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def build_chat_body(request: ChatRequest) -> dict[str, Any]:

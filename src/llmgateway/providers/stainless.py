@@ -42,7 +42,7 @@ def sdk_errors(sdk: ModuleType) -> Iterator[None]:
     except (sdk.APITimeoutError, httpx2.TimeoutException) as exc:
         transport_error = _aiohttp_cause(exc)
         if transport_error is not None and not isinstance(transport_error, (aiohttp.ServerTimeoutError, TimeoutError)):
-            raise upstream_unreachable(transport_error) from None
+            raise upstream_unreachable(exc, transport_error) from None
         raise UpstreamTimeoutError("the upstream did not answer in time") from None
     except (sdk.APIConnectionError, httpx2.TransportError) as exc:
         raise upstream_unreachable(exc) from None
