@@ -34,8 +34,9 @@ from tests.emulators.openai import VALID_KEY  # noqa: E402
 # their package: `llmgateway/core/call.py`, `httpcore2/_async/...`, `asyncio/events.py`).
 PLACES = {
     "llmgateway": "llmgateway (ours)",
-    **dict.fromkeys(("httpx2", "httpcore2", "h11", "anyio", "httpx", "httpcore", "sniffio"), "HTTP client (httpx2, httpcore2, h11, anyio)"),
-    "openai": "vendor SDK (openai)",
+    **dict.fromkeys(("httpx2", "httpcore2", "h11", "anyio", "httpx", "httpcore", "sniffio", "aiohttp", "multidict", "yarl",
+                     "propcache", "aiohappyeyeballs"), "HTTP client (httpx2 over aiohttp, or httpcore2 and h11)"),
+    "openai": "vendor SDK (openai, its aiohttp bridge)",
     **dict.fromkeys(("uvicorn", "starlette", "fastapi", "httptools"), "server and framework (uvicorn, starlette, fastapi)"),
     **dict.fromkeys(("pydantic", "pydantic_core", "typing_extensions"), "validation (pydantic)"),
     **dict.fromkeys(("sqlalchemy", "aiosqlite", "sqlite3"), "request log (sqlalchemy, aiosqlite)"),

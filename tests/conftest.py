@@ -281,17 +281,26 @@ def _postgres_admin(sql: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped after it."""
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped after use."""
     name = f"llmgw_{uuid.uuid4().hex[:12]}"
     try:
         _postgres_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncio.TimeoutError) as exc:
         pytest.skip(f"no PostgreSQL reachable at {POSTGRES_ADMIN_DSN}: {exc}")
     base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped after it."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -380,12 +389,21 @@ class RedisServer:
             self._process.wait(timeout=10)
 
 
+@contextmanager
+def running_redis(workdir: Path) -> Iterator[RedisServer]:
+    """A redis-server on a free loopback port, stopped after use."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of the test's own, on a free loopback port: a test may stop and start it."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    with running_redis(tmp_path) as server:
+        yield server

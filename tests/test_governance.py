@@ -10,12 +10,12 @@ import subprocess
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import ENTRY_POINT, RedisServer, served
+from tests.conftest import ENTRY_POINT, RedisServer, postgres_database, running_redis, served
 
 MASTER = "mk-test-master-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -134,25 +134,31 @@ def test_a_teams_limit_counts_all_its_keys(governed: str) -> None:
     assert statuses == [200] * 5 + [429] * 3
 
 
-@pytest.mark.slow
-def test_three_instances_hold_the_limit_exactly_and_revoke_at_once(
-    tmp_path: Path, postgres_url: str, redis_server: RedisServer
-) -> None:
-    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
-           "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
-    with ExitStack() as stack:
-        ports = []
+@pytest.fixture(scope="module")
+def three_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Three gateways sharing one PostgreSQL database and one Redis, started once for this
+    module's exactness tests (each test counts against keys of its own)."""
+    workdir = tmp_path_factory.mktemp("three-instances")
+    with postgres_database() as database_url, running_redis(workdir) as redis, ExitStack() as stack:
+        env = {"LLMGATEWAY_DATABASE_URL": database_url, "LLMGATEWAY_REDIS_URL": redis.url, "LLMGATEWAY_MASTER_KEY": MASTER,
+               "LLMGATEWAY_CATALOG": str(priced_catalog(workdir)), "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+        urls = []
         for i in range(3):
-            (tmp_path / f"g{i}").mkdir()
-            ports.append(stack.enter_context(served(tmp_path / f"g{i}", **env))[0])
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        key = new_key(urls[0], rpm=100)
-        _assert_exactly(asyncio.run(_burst(urls, key["key"], 1000)), 100)
-        other = new_key(urls[1])
-        assert httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"])).status_code == 200
-        httpx.post(f"{urls[0]}/api/admin/keys/{other['id']}/revoke", headers=ADMIN)
-        refused = httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"]))
-        assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+            (workdir / f"g{i}").mkdir()
+            urls.append(f"http://127.0.0.1:{stack.enter_context(served(workdir / f'g{i}', **env))[0]}")
+        yield urls
+
+
+@pytest.mark.slow
+def test_three_instances_hold_the_limit_exactly_and_revoke_at_once(three_instances: list[str]) -> None:
+    urls = three_instances
+    key = new_key(urls[0], rpm=100)
+    _assert_exactly(asyncio.run(_burst(urls, key["key"], 1000)), 100)
+    other = new_key(urls[1])
+    assert httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"])).status_code == 200
+    httpx.post(f"{urls[0]}/api/admin/keys/{other['id']}/revoke", headers=ADMIN)
+    refused = httpx.post(f"{urls[2]}/api/engine/chat/mock", json=ECHO, headers=bearer(other["key"]))
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
 
 
 def test_keys_and_teams_from_the_cli(tmp_path: Path) -> None:
@@ -240,17 +246,11 @@ def test_a_budget_holds_exactly_under_concurrency_on_one_instance(gateway_factor
 
 
 @pytest.mark.slow
-def test_a_budget_holds_exactly_on_three_instances(tmp_path: Path, postgres_url: str, redis_server: RedisServer) -> None:
-    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
-           "LLMGATEWAY_CATALOG": str(priced_catalog(tmp_path)), "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
-    with ExitStack() as stack:
-        urls = []
-        for i in range(3):
-            (tmp_path / f"g{i}").mkdir()
-            urls.append(f"http://127.0.0.1:{stack.enter_context(served(tmp_path / f'g{i}', **env))[0]}")
-        key = new_key(urls[0], budget_usd=1.0, budget_period="day")
-        _assert_budget_held(asyncio.run(_burst(urls, key["key"], 500, ONE_WORD)), 25)
-        assert _recorded_spend(urls[1], key["id"]) == pytest.approx(1.0)
+def test_a_budget_holds_exactly_on_three_instances(three_instances: list[str]) -> None:
+    urls = three_instances
+    key = new_key(urls[0], budget_usd=1.0, budget_period="day")
+    _assert_budget_held(asyncio.run(_burst(urls, key["key"], 500, ONE_WORD)), 25)
+    assert _recorded_spend(urls[1], key["id"]) == pytest.approx(1.0)
 
 
 def test_a_team_over_budget_refuses_its_keys_and_failures_cost_nothing(
@@ -368,18 +368,9 @@ def test_tokens_a_minute_and_concurrency_hold_exactly_on_one_instance(governed: 
 
 
 @pytest.mark.slow
-def test_tokens_a_minute_and_concurrency_hold_exactly_on_three_instances(
-    tmp_path: Path, postgres_url: str, redis_server: RedisServer
-) -> None:
-    env = {"LLMGATEWAY_DATABASE_URL": postgres_url, "LLMGATEWAY_REDIS_URL": redis_server.url, "LLMGATEWAY_MASTER_KEY": MASTER,
-           "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
-    with ExitStack() as stack:
-        urls = []
-        for i in range(3):
-            (tmp_path / f"g{i}").mkdir()
-            urls.append(f"http://127.0.0.1:{stack.enter_context(served(tmp_path / f'g{i}', **env))[0]}")
-        _tokens_a_minute_hold(urls)
-        _concurrency_holds(urls)
+def test_tokens_a_minute_and_concurrency_hold_exactly_on_three_instances(three_instances: list[str]) -> None:
+    _tokens_a_minute_hold(three_instances)
+    _concurrency_holds(three_instances)
 
 
 def test_a_teams_tokens_count_all_its_keys_and_answers_say_what_is_left(governed: str) -> None:
