@@ -237,7 +237,7 @@ class MessageEvents:
     def __init__(self) -> None:
         self._index = -1  # the open content block's index; -1 before the first
         self._open: tuple[str, int] | None = None  # ("text", 0), ("thinking", 0) or ("tool", the tool call's index)
-        self._tools = OneToolAtATime()
+        self._tools = OneToolAtATime(self._tool_fragment)
 
     def opening(self, call: Call) -> Chunk:
         message = {"id": message_id(call.id), "type": "message", "role": "assistant", "model": call.model,
@@ -249,7 +249,7 @@ class MessageEvents:
         chunks: list[Chunk] = []
         if isinstance(event, ReasoningDelta):
             if self._open != ("thinking", 0):
-                self._release_tools(chunks)
+                self._tools.release(chunks)
                 self._start_block(chunks, {"type": "thinking", "thinking": "", "signature": ""}, ("thinking", 0))
             if event.text:
                 chunks.append(self._block_delta({"type": "thinking_delta", "thinking": event.text}))
@@ -258,13 +258,11 @@ class MessageEvents:
             return chunks
         if isinstance(event, TextDelta):
             if self._open != ("text", 0):
-                self._release_tools(chunks)
+                self._tools.release(chunks)
                 self._start_block(chunks, {"type": "text", "text": ""}, ("text", 0))
             chunks.append(self._block_delta({"type": "text_delta", "text": event.text}))
             return chunks
-        fragment = self._tools.accept(event)
-        if fragment is not None:
-            self._tool_fragment(chunks, fragment)
+        self._tools.take(chunks, event)
         return chunks
 
     def _tool_fragment(self, chunks: list[Chunk], fragment: ToolCallDelta) -> None:
@@ -273,10 +271,6 @@ class MessageEvents:
             self._start_block(chunks, block, ("tool", fragment.index))
         if fragment.arguments:
             chunks.append(self._block_delta({"type": "input_json_delta", "partial_json": fragment.arguments}))
-
-    def _release_tools(self, chunks: list[Chunk]) -> None:
-        for held in self._tools.release():
-            self._tool_fragment(chunks, held)
 
     def _start_block(self, chunks: list[Chunk], block: dict[str, Any], kind: tuple[str, int]) -> None:
         if self._open is not None:
@@ -292,7 +286,7 @@ class MessageEvents:
 
     def closing(self, result: CallResult) -> list[Chunk]:
         chunks: list[Chunk] = []
-        self._release_tools(chunks)
+        self._tools.release(chunks)
         if self._open is not None:
             chunks.append({"type": "content_block_stop", "index": self._index})
         stop_reason = STOP_REASONS.get(result.finish_reason or "stop", "end_turn")

@@ -203,7 +203,7 @@ class ResponseEvents:
         self._output_index = -1
         self._item: dict[str, Any] | None = None  # the open output item, as it will read when done
         self._tool_index: int | None = None
-        self._tools = OneToolAtATime()
+        self._tools = OneToolAtATime(self._tool_fragment)
         self._started: tuple[float, str] = (0.0, "")  # created_at and model, for a failure's response
 
     def _event(self, kind: str, **fields: Any) -> Chunk:
@@ -221,7 +221,7 @@ class ResponseEvents:
             return chunks  # a reasoning item's text is OpenAI's own: not made up for other vendors' reasoning
         if isinstance(event, TextDelta):
             if self._item is None or self._item["type"] != "message":
-                self._release_tools(chunks)
+                self._tools.release(chunks)
                 self._close(chunks)
                 self._open(chunks, _message_item(f"msg_{self._shape.id[5:]}", "", "in_progress"))
                 chunks.append(self._event("response.content_part.added", item_id=self._item_id, output_index=self._output_index,
@@ -231,9 +231,7 @@ class ResponseEvents:
             chunks.append(self._event("response.output_text.delta", item_id=self._item_id, output_index=self._output_index,
                                       content_index=0, delta=event.text, logprobs=[]))  # fmt: skip
             return chunks
-        fragment = self._tools.accept(event)
-        if fragment is not None:
-            self._tool_fragment(chunks, fragment)
+        self._tools.take(chunks, event)
         return chunks
 
     def _tool_fragment(self, chunks: list[Chunk], fragment: ToolCallDelta) -> None:
@@ -247,10 +245,6 @@ class ResponseEvents:
             self._item["arguments"] += fragment.arguments
             chunks.append(self._event("response.function_call_arguments.delta", item_id=self._item_id,
                                       output_index=self._output_index, delta=fragment.arguments))  # fmt: skip
-
-    def _release_tools(self, chunks: list[Chunk]) -> None:
-        for held in self._tools.release():
-            self._tool_fragment(chunks, held)
 
     @property
     def _item_id(self) -> str:
@@ -279,7 +273,7 @@ class ResponseEvents:
 
     def closing(self, result: CallResult) -> list[Chunk]:
         chunks: list[Chunk] = []
-        self._release_tools(chunks)
+        self._tools.release(chunks)
         self._close(chunks)
         response = self._shape(result)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
