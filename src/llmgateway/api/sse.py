@@ -19,7 +19,7 @@ Three framings carry the chunks:
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol, runtime_checkable
+from typing import Any, AsyncIterator, Protocol, Sequence, runtime_checkable
 
 import anyio
 import orjson
@@ -71,26 +71,14 @@ async def guarded_chunks(
 ) -> AsyncIterator[Chunk]:
     """The call's chunks; the call is finished (and recorded) however the stream ends."""
     try:
-        opening = chunk_format.opening(call)
-        if type(opening) is list:
-            for chunk in opening:
-                yield chunk
-        elif opening is not None:
-            yield opening
+        for chunk in _each(chunk_format.opening(call)):
+            yield chunk
         if first is not None:
-            produced = chunk_format.delta(call, first)
-            if type(produced) is list:
-                for chunk in produced:
-                    yield chunk
-            else:
-                yield produced
+            for chunk in _each(chunk_format.delta(call, first)):
+                yield chunk
             async for event in output:
-                produced = chunk_format.delta(call, event)
-                if type(produced) is list:
-                    for chunk in produced:
-                        yield chunk
-                else:
-                    yield produced
+                for chunk in _each(chunk_format.delta(call, event)):
+                    yield chunk
         for chunk in chunk_format.closing(await call.finish()):
             yield chunk
     except GatewayError:
@@ -101,6 +89,13 @@ async def guarded_chunks(
             with anyio.CancelScope(shield=True):
                 await output.aclose()  # type: ignore[attr-defined]
                 await call.finish()
+
+
+def _each(produced: Chunk | list[Chunk] | None) -> Sequence[Chunk]:
+    """What a chunk format answered for one event, as chunks to send: none, one, or several."""
+    if isinstance(produced, list):
+        return produced
+    return () if produced is None else (produced,)
 
 
 async def stream_response(
@@ -134,10 +129,14 @@ async def _server_sent_events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[byt
 async def _named_events(chunks: AsyncIterator[Chunk], chunk_format: NamedEventFormat) -> AsyncIterator[bytes]:
     try:
         async for chunk in chunks:
-            yield b"event: " + chunk["type"].encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
+            yield _named_event(chunk)
     except GatewayError as exc:
         for chunk in chunk_format.failure(exc):
-            yield b"event: " + chunk["type"].encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
+            yield _named_event(chunk)
+
+
+def _named_event(chunk: Chunk) -> bytes:
+    return b"event: " + chunk["type"].encode() + b"\ndata: " + orjson.dumps(chunk) + b"\n\n"
 
 
 async def _json_chunks(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
