@@ -23,10 +23,9 @@ from typing import Any, AsyncIterator, Iterator
 
 import anthropic
 import httpx2
-import orjson
 
 from llmgateway.errors import BadRequestError, upstream_stream_error
-from llmgateway.providers.base import EmbeddingsNotSupportedError, checked, translating
+from llmgateway.providers.base import EmbeddingsNotSupportedError
 from llmgateway.providers.messages import (
     Image,
     content_parts,
@@ -38,8 +37,7 @@ from llmgateway.providers.messages import (
     tool_choice_mode,
 )
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.sse import iter_sse
-from llmgateway.providers.stainless import sdk_errors
+from llmgateway.providers.stainless import sdk_errors, translated_stream
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -103,16 +101,8 @@ class AnthropicAdapter:
                 stream=True,
                 options={"headers": headers},
             )
-            try:
-                stream = StreamTranslator()
-                async for sse in iter_sse(response.aiter_lines()):
-                    data = orjson.loads(sse.data)
-                    with translating():
-                        events = checked(stream.translate(sse.event, data))
-                    for event in events:
-                        yield event
-            finally:
-                await response.aclose()
+            async for event in translated_stream(response, StreamTranslator().translate):
+                yield event
 
 
 def build_messages_body(request: ChatRequest) -> dict[str, Any]:

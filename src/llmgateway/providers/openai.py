@@ -17,11 +17,9 @@ import openai
 import orjson
 
 from llmgateway.errors import upstream_stream_error
-from llmgateway.providers.base import checked, translating
 from llmgateway.providers.openai_responses import ResponsesTranslator
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.sse import iter_sse
-from llmgateway.providers.stainless import sdk_errors
+from llmgateway.providers.stainless import sdk_errors, translated_stream
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -74,22 +72,8 @@ class OpenAIAdapter:
             # `client.post` with a raw response: the SDK's URL, auth and error mapping, without
             # its per-request transform of typed params (~230 us) or typed chunk models.
             response = await client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
-            try:
-                info_sent = False
-                async for sse in iter_sse(response.aiter_lines()):
-                    if sse.data == "[DONE]":
-                        continue  # read on to the end, so the connection goes back to the pool
-                    chunk = orjson.loads(sse.data)
-                    with translating():
-                        events = checked(translate_chunk(chunk))
-                        if not info_sent and chunk.get("model"):  # Azure's first chunk names no model
-                            info_sent = True
-                            events[:0] = checked([ResponseInfo(chunk["model"], chunk.get("id"),
-                                                               chunk.get("system_fingerprint"), chunk.get("service_tier"))])
-                    for event in events:
-                        yield event
-            finally:
-                await response.aclose()
+            async for event in translated_stream(response, ChunkTranslator().translate):
+                yield event
 
     async def _responses(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         """A Responses API client's own body, to OpenAI's `/responses`, streamed; the gateway
@@ -97,16 +81,9 @@ class OpenAIAdapter:
         body = {**(request.native_body or {}), "model": request.model, "stream": True, "store": False}
         with sdk_errors(openai):
             response = await self._client_for(request).post("/responses", cast_to=httpx2.Response, body=body, stream=True)
-            try:
-                stream = ResponsesTranslator()
-                async for sse in iter_sse(response.aiter_lines()):
-                    data = orjson.loads(sse.data)
-                    with translating():
-                        events = checked(stream.translate(data))
-                    for event in events:
-                        yield event
-            finally:
-                await response.aclose()
+            stream = ResponsesTranslator()
+            async for event in translated_stream(response, lambda _name, data: stream.translate(data)):
+                yield event
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         client = self._client_for(request)
@@ -165,6 +142,20 @@ def build_chat_body(request: ChatRequest) -> dict[str, Any]:
     if request.response_format is not None:
         body["response_format"] = request.response_format
     return body
+
+
+class ChunkTranslator:
+    """A stream's chunks as events; the first chunk that names the model (Azure's first names
+    none) also gives the response's info."""
+
+    def __init__(self) -> None:
+        self._info_sent = False
+
+    def translate(self, _event: str, chunk: dict[str, Any]) -> Iterator[ChatEvent]:
+        if not self._info_sent and chunk.get("model"):
+            self._info_sent = True
+            yield ResponseInfo(chunk["model"], chunk.get("id"), chunk.get("system_fingerprint"), chunk.get("service_tier"))
+        yield from translate_chunk(chunk)
 
 
 def translate_chunk(chunk: dict[str, Any]) -> Iterator[ChatEvent]:
