@@ -123,9 +123,9 @@ def worst_case_tokens(request: ChatRequest) -> tuple[int, int]:
     return prompt, int(output)
 
 
-def worst_case_cost(request: ChatRequest) -> float:
+def worst_case_cost(request: ChatRequest, tokens: tuple[int, int]) -> float:
     """The most this request can cost: its prompt at the highest input price, and all the
-    output it may produce at the output price."""
+    output it may produce at the output price (`tokens`: its `worst_case_tokens`)."""
     spec = request.model_spec
     if spec is None or not spec.has_price:
         raise UnpricedModelError(
@@ -134,5 +134,5 @@ def worst_case_cost(request: ChatRequest) -> float:
         )
     assert spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
     input_price = max(spec.input_cost_per_token, spec.cache_write_input_cost_per_token or 0.0)
-    prompt, output = worst_case_tokens(request)
+    prompt, output = tokens
     return prompt * input_price + output * spec.output_cost_per_token

@@ -193,13 +193,8 @@ class Gateway:
         key = request.origin.key
         if key is not None and self.governance is not None:
             targets = [request, *request.fallbacks]
-            limits = await self.governance.admit(key, targets, lease_s=(request.timeout_s or self.settings.request_timeout_s) + 60)
-            try:
-                hold = await self.governance.reserve(key, targets)
-            except GatewayError:
-                if limits is not None:
-                    await self.governance.release(limits, 0)
-                raise
+            lease_s = (request.timeout_s or self.settings.request_timeout_s) + 60
+            limits, hold = await self.governance.hold(key, targets, lease_s)
             for target in targets:
                 target.budget_hold, target.limits_hold = hold, limits
                 target.rate_limit_headers = limits.headers if limits is not None else None

@@ -8,8 +8,8 @@ expired key is refused on every instance from the moment it is revoked.
 
 Limits: requests and tokens a minute and concurrent requests, per key and per team
 (`rate_limits.py`), and budgets in USD per period (`budgets.py`), exact across instances on
-Redis. A key's `retries` and `timeout_s` are its requests' defaults, and the most they may ask. A key may be restricted to models:
-`provider/model`, `provider/*` or a route's name.
+Redis. A key's `retries` and `timeout_s` are its requests' defaults, and the most they may
+ask. A key may be restricted to models: `provider/model`, `provider/*` or a route's name.
 """
 
 from __future__ import annotations
@@ -127,14 +127,29 @@ class Governance:
         if not any(fnmatch.fnmatchcase(requested, pattern) for pattern in key.allowed_models):
             raise ModelNotAllowedError(f"key {key.name!r} may not use {requested!r}; it may use: {', '.join(key.allowed_models)}")
 
-    async def admit(self, key: KeyPrincipal, targets: list[ChatRequest], lease_s: float) -> LimitsHold | None:
+    async def hold(
+        self, key: KeyPrincipal, targets: list[ChatRequest], lease_s: float
+    ) -> tuple[LimitsHold | None, Hold | None]:
+        """Admit the request under its key's and team's limits, then reserve its worst case
+        against their budgets; a request a budget refuses gives back what the limits counted.
+        Each target's worst case is counted once, for both."""
+        worst = _WorstCases(targets)
+        limits = await self._admit(key, worst, lease_s)
+        try:
+            return limits, await self._reserve(key, worst)
+        except GatewayError:
+            if limits is not None:
+                await self.release(limits, 0)
+            raise
+
+    async def _admit(self, key: KeyPrincipal, worst: _WorstCases, lease_s: float) -> LimitsHold | None:
         """Count the request against its key's and team's requests and tokens a minute, and hold
         a slot of their concurrent requests; or a 429 with Retry-After and the rate headers
         OpenAI clients read. The tokens counted are the worst case (over its targets), settled
         to the vendor's count by `release` when the call ends."""
         windows = [Window(f"rpm:{scope}:{owner}", limit, 1) for scope, owner, limit in _limits(key, key.rpm, key.team_rpm)]
         if key.tpm or key.team_tpm:
-            tokens = max(sum(worst_case_tokens(target)) for target in targets)
+            tokens = max(sum(counts) for counts in worst.tokens())
             windows += [Window(f"tpm:{scope}:{owner}", limit, tokens) for scope, owner, limit in _limits(key, key.tpm, key.team_tpm)]
         slots = [Slot(f"par:{scope}:{owner}", limit) for scope, owner, limit in _limits(key, key.max_parallel, key.team_max_parallel)]
         if not windows and not slots:
@@ -151,11 +166,9 @@ class Governance:
         if hold.released:
             return
         hold.released = True
-        try:
-            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
-                await hold.limiter.release(hold.member, hold.token_windows, tokens, hold.slots)
-        except Exception as exc:  # its slots' leases run out; its tokens stay at the worst case
-            logger.warning("limits: a call's tokens and slots were not released in Redis (%s)", type(exc).__name__)
+        # failing, its slots' leases run out, and its tokens stay at the worst case
+        await self._write_back(hold.limiter.release(hold.member, hold.token_windows, tokens, hold.slots),
+                               "limits: a call's tokens and slots were not released")  # fmt: skip
 
     async def _admission(
         self, member: str, windows: list[Window], slots: list[Slot], lease_s: float
@@ -183,14 +196,22 @@ class Governance:
             logger.warning("%s: Redis did not answer (%s); this instance counts alone", what, type(exc).__name__)
             return await local()
 
+    async def _write_back(self, write: Awaitable[None], failure: str) -> None:
+        """What a call's end writes to where limits and budgets are kept, bounded as their
+        reads are; a failure is logged, not raised: the call has ended."""
+        try:
+            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
+                await write
+        except Exception as exc:
+            logger.warning("%s in Redis (%s)", failure, type(exc).__name__)
 
-    async def reserve(self, key: KeyPrincipal, targets: list[ChatRequest]) -> Hold | None:
+    async def _reserve(self, key: KeyPrincipal, worst: _WorstCases) -> Hold | None:
         """Hold the request's worst case (over its targets, fallbacks included) against the
         key's and the team's budgets, or refuse it with a 429 `budget_exceeded`."""
         accounts = accounts_of(key, time.time())
         if not accounts:
             return None
-        amount = max(worst_case_cost(target) for target in targets)
+        amount = max(worst_case_cost(target, tokens) for target, tokens in zip(worst.targets, worst.tokens()))
 
         async def reserve_in(ledger: Ledger) -> tuple[Account | None, Ledger]:
             return await ledger.reserve(accounts, amount, self._spent_so_far), ledger
@@ -220,14 +241,25 @@ class Governance:
         if hold.settled:
             return
         hold.settled = True
-        try:
-            async with asyncio.timeout(max(self._timeout_s, LIMITS_TIMEOUT_S)):
-                await hold.ledger.settle(hold.accounts, hold.amount, cost or 0.0)
-        except Exception as exc:
-            logger.warning("budgets: a call's cost was not settled in Redis (%s)", type(exc).__name__)
+        await self._write_back(hold.ledger.settle(hold.accounts, hold.amount, cost or 0.0),
+                               "budgets: a call's cost was not settled")  # fmt: skip
 
     async def _spent_so_far(self, account: Account) -> float:
         return await self.keys.spend(account.scope, account.owner_id, account.period_start)
+
+
+class _WorstCases:
+    """The worst case of each of a request's targets (prompt and output tokens), counted once
+    however many limits and budgets read it, and only if one does."""
+
+    def __init__(self, targets: list[ChatRequest]) -> None:
+        self.targets = targets
+        self._tokens: list[tuple[int, int]] | None = None
+
+    def tokens(self) -> list[tuple[int, int]]:
+        if self._tokens is None:
+            self._tokens = [worst_case_tokens(target) for target in self.targets]
+        return self._tokens
 
 
 def _limits(key: KeyPrincipal, own: int | None, team: int | None) -> list[tuple[str, str, int]]:
