@@ -36,6 +36,18 @@ async def answer(
                     headers={**headers, **metric_headers(result.metrics)})  # fmt: skip
 
 
+def send_as_written(
+    chat_request: ChatRequest, body: dict[str, Any], speaks: Callable[[ChatRequest], bool], features: tuple[str, ...] = ()
+) -> None:
+    """The targets that `speaks` the surface's own wire format get the client's body as it was
+    written instead of the translation, so what the gateway does not model still arrives; with
+    `features`, the vendor features the client named (each checked by the adapter against the
+    server's allowed values)."""
+    for target in (chat_request, *chat_request.fallbacks):
+        if speaks(target):
+            target.native_body, target.vendor_features = body, features
+
+
 def metric_headers(metrics: dict[str, Any]) -> dict[str, str]:
     """The metrics as `x-llmgateway-*` headers (metrics without a value left out)."""
     names = ("latency_s", "time_to_first_token_s", "inter_token_latency_s", "tokens_per_second",

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmgateway.api.answers import answer
+from llmgateway.api.answers import answer, send_as_written
 from llmgateway.api.anthropic_wire import (
     MessageEvents,
     anthropic_error,
@@ -118,11 +118,8 @@ async def create_message(body: MessagesBody, request: Request) -> Response:
     chat.cache = cache_options(body.cache, request.headers)
     chat_request = await gateway.build_named_request(target_name(gateway, body.model), chat, origin_of(request, "anthropic"))
     if not chat.session_id:  # a session's earlier turns are in the translated messages only
-        native = body.anthropic_body()
         betas = tuple(b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip())
-        for target in (chat_request, *chat_request.fallbacks):
-            if target.provider.adapter == "anthropic":
-                target.native_body, target.vendor_features = native, betas
+        send_as_written(chat_request, body.anthropic_body(), lambda target: target.provider.adapter == "anthropic", betas)
     return await answer(request, chat_request, message_of, MessageEvents() if body.stream else None)
 
 

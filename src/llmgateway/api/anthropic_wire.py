@@ -35,6 +35,10 @@ ERROR_TYPES = {
 }  # fmt: skip
 
 
+def stop_reason(finish_reason: str | None) -> str:
+    return STOP_REASONS.get(finish_reason or "stop", "end_turn")
+
+
 def error_type_of(status: int) -> str:
     return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
@@ -219,7 +223,7 @@ def message_of(result: CallResult) -> dict[str, Any]:
         "role": "assistant",
         "model": result.model,
         "content": content,
-        "stop_reason": STOP_REASONS.get(result.finish_reason or "stop", "end_turn"),
+        "stop_reason": stop_reason(result.finish_reason),
         "stop_sequence": None,
         "usage": anthropic_usage(result.tokens),
         "provider": result.request.provider.id,
@@ -289,8 +293,7 @@ class MessageEvents:
         self._tools.release(chunks)
         if self._open is not None:
             chunks.append({"type": "content_block_stop", "index": self._index})
-        stop_reason = STOP_REASONS.get(result.finish_reason or "stop", "end_turn")
-        chunks.append({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        chunks.append({"type": "message_delta", "delta": {"stop_reason": stop_reason(result.finish_reason), "stop_sequence": None},
                        "usage": anthropic_usage(result.tokens), "metrics": result.metrics})  # fmt: skip
         chunks.append({"type": "message_stop"})
         return chunks

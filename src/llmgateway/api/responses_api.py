@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from llmgateway.api.answers import answer
+from llmgateway.api.answers import answer, send_as_written
 from llmgateway.api.cache_control import cache_options
 from llmgateway.api.engine import gateway_of
 from llmgateway.api.intake import origin_of
@@ -116,10 +116,7 @@ async def create_response(body: ResponsesBody, request: Request) -> Response:
         chat.cache = CacheOptions(no_store=True, no_cache=bool(chat.cache and chat.cache.no_cache))
     chat_request = await gateway.build_named_request(body.model, chat, origin_of(request, "responses"))
     if not history:  # with earlier turns, the gateway's translation carries them
-        native = body.openai_body()
-        for target in (chat_request, *chat_request.fallbacks):
-            if target.vendor_options.get("responses_api"):
-                target.native_body = native
+        send_as_written(chat_request, body.openai_body(), lambda target: bool(target.vendor_options.get("responses_api")))
     shape = ResponseShape(response_id, body.echo())
     return await answer(request, chat_request, shape, ResponseEvents(shape) if body.stream else None)
 
@@ -127,8 +124,9 @@ async def create_response(body: ResponsesBody, request: Request) -> Response:
 @router.get("/responses/{response_id}", summary="A stored response, from the request log")
 async def get_response(response_id: str, request: Request) -> Response:
     store = await request_store(request)
-    rows = await store.logs(LogFilter(session_id=response_id, status="success"), limit=1)
-    if not response_id.startswith("resp_") or not rows:
+    is_ours = response_id.startswith("resp_")
+    rows = await store.logs(LogFilter(session_id=response_id, status="success"), limit=1) if is_ours else []
+    if not rows:
         raise ResponseNotFoundError(f"no stored response {response_id!r}")
     row = rows[0]
     parameters = row["parameters"] or {}

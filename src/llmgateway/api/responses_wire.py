@@ -158,13 +158,23 @@ def _function_item(item_id: str, call_id: str, name: str, arguments: str, status
             "arguments": arguments}  # fmt: skip
 
 
+# Output item ids derive from the response's (`resp_<hex>`), so a stored response reads back
+# with the ids it streamed.
+def _message_item_id(response_id: str) -> str:
+    return f"msg_{response_id[5:]}"
+
+
+def _function_item_id(response_id: str, index: int) -> str:
+    return f"fc_{response_id[5:]}_{index}"
+
+
 def output_items(response_id: str, text: str | None, tool_calls: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The output of a finished answer; item ids derive from the response's, so a stored
-    response reads back with the ids it streamed."""
-    items = [_message_item(f"msg_{response_id[5:]}", text, "completed")] if text else []
+    """The output of a finished answer."""
+    items = [_message_item(_message_item_id(response_id), text, "completed")] if text else []
     for i, call in enumerate(tool_calls or ()):
         function = call["function"]
-        items.append(_function_item(f"fc_{response_id[5:]}_{i}", call["id"], function["name"], function["arguments"], "completed"))
+        items.append(_function_item(_function_item_id(response_id, i), call["id"], function["name"], function["arguments"],
+                                    "completed"))  # fmt: skip
     return items
 
 
@@ -223,7 +233,7 @@ class ResponseEvents:
             if self._item is None or self._item["type"] != "message":
                 self._tools.release(chunks)
                 self._close(chunks)
-                self._open(chunks, _message_item(f"msg_{self._shape.id[5:]}", "", "in_progress"))
+                self._open(chunks, _message_item(_message_item_id(self._shape.id), "", "in_progress"))
                 chunks.append(self._event("response.content_part.added", item_id=self._item_id, output_index=self._output_index,
                                           content_index=0, part=_text_part("")))  # fmt: skip
                 self._item = _message_item(self._item_id, "", "completed")
@@ -237,7 +247,7 @@ class ResponseEvents:
     def _tool_fragment(self, chunks: list[Chunk], fragment: ToolCallDelta) -> None:
         if self._item is None or self._item["type"] != "function_call" or self._tool_index != fragment.index:
             self._close(chunks)
-            item_id = f"fc_{self._shape.id[5:]}_{fragment.index}"
+            item_id = _function_item_id(self._shape.id, fragment.index)
             self._open(chunks, _function_item(item_id, fragment.id or "", fragment.name or "", "", "in_progress"))
             self._item = _function_item(item_id, fragment.id or "", fragment.name or "", "", "completed")
             self._tool_index = fragment.index
