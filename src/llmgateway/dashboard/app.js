@@ -47,18 +47,20 @@ function el(tag, attributes = {}, ...children) {
 // -- charts (Chart.js, shipped in vendor/) -------------------------------------------------
 const PALETTE = ["#6aa6ff", "#e69138", "#1e7d3a", "#8e7cc3", "#c0392b", "#1d4e9e", "#a27c00", "#45818e"];
 
-function emptyChart(container, message = "no requests in this range") {
+// One chart per container, drawn afresh each time the page loads its data: the one it held goes first.
+function replaceChart(container, ...children) {
   const existing = container.querySelector("canvas");
   if (existing) Chart.getChart(existing)?.destroy();
-  container.replaceChildren(el("div", { class: "empty", text: message }));
+  container.replaceChildren(...children);
 }
 
-// One chart per container, drawn afresh each time the page loads its data.
+function emptyChart(container, message = "no requests in this range") {
+  replaceChart(container, el("div", { class: "empty", text: message }));
+}
+
 function drawChart(container, type, labels, datasets, options = {}) {
-  const existing = container.querySelector("canvas");
-  if (existing) Chart.getChart(existing)?.destroy();
   const canvas = el("canvas", { role: "img", "aria-label": container.id });
-  container.replaceChildren(canvas);
+  replaceChart(container, canvas);
   return new Chart(canvas, {
     type,
     data: { labels, datasets },
