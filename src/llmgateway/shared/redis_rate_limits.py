@@ -42,7 +42,7 @@ for i = 1, n do
 end
 for j = n + 1, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', now)
-  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[4 + 2 * n + j - n]) then return {0, 1000, j} end
+  if redis.call('ZCARD', KEYS[j]) >= tonumber(ARGV[4 + n + j]) then return {0, 1000, j} end
 end
 local answer = {1, 0, 0}
 for i = 1, n do
@@ -82,14 +82,14 @@ class RedisRateLimiter:
         self._release = client.register_script(_RELEASE)
 
     async def admit(self, member: str, windows: list[Window], slots: list[Slot], lease_s: float) -> Admission:
-        keys = [self._prefix + w.name for w in windows] + [self._prefix + s.name for s in slots]
+        names = [w.name for w in windows] + [s.name for s in slots]
+        keys = [self._prefix + name for name in names]
         args: list[int | str] = [int(WINDOW_S * 1000), int(lease_s * 1000), member, len(windows)]
         for window in windows:
             args += [window.limit, window.weight]
         args += [slot.limit for slot in slots]
         admitted, wait_ms, refusing, *remaining = await self._admit(keys=keys, args=args)
         if not admitted:
-            names = [w.name for w in windows] + [s.name for s in slots]
             return Admission(False, (), int(wait_ms) / 1000, names[int(refusing) - 1])
         return Admission(True, tuple(int(r) for r in remaining), 0.0)
 
