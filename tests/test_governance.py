@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ENTRY_POINT, RedisServer, postgres_database, running_redis, served
+from tests.http_load import Answer, load_session, post
 
 MASTER = "mk-test-master-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -101,16 +102,15 @@ def test_a_key_may_use_only_its_models_and_not_the_admin_api(governed: str, open
 BURST_CONNECTIONS = 32
 
 
-async def _burst(url: str | list[str], token: str, count: int, body: dict[str, Any] = ECHO) -> list[httpx.Response]:
+async def _burst(url: str | list[str], token: str, count: int, body: dict[str, Any] = ECHO) -> list[Answer]:
     """`count` mock requests with `token`, all sent at once, spread over the gateways at `url`."""
     urls = url if isinstance(url, list) else [url]
-    limits = httpx.Limits(max_connections=BURST_CONNECTIONS)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        return await asyncio.gather(*(client.post(f"{urls[i % len(urls)]}/api/engine/chat/mock", json=body, headers=bearer(token))
+    async with load_session(BURST_CONNECTIONS) as session:
+        return await asyncio.gather(*(post(session, f"{urls[i % len(urls)]}/api/engine/chat/mock", body, bearer(token))
                                       for i in range(count)))  # fmt: skip
 
 
-def _assert_exactly(responses: list[httpx.Response], admitted: int) -> None:
+def _assert_exactly(responses: list[Answer], admitted: int) -> None:
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == admitted and statuses.count(429) == len(statuses) - admitted
     refused = next(r for r in responses if r.status_code == 429)
@@ -230,7 +230,7 @@ def _recorded_spend(url: str, key_id: str) -> float:
         time.sleep(0.05)
 
 
-def _assert_budget_held(responses: list[httpx.Response], served: int) -> None:
+def _assert_budget_held(responses: list[Answer], served: int) -> None:
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == served and statuses.count(429) == len(statuses) - served
     refused = next(r for r in responses if r.status_code == 429).json()["error"]
@@ -324,7 +324,7 @@ SLOW_STREAM = {"model": "echo", "chat_input": "hi", "is_stream": True, "paramete
 RESERVED, SETTLED = 13, 2
 
 
-def _assert_tokens_held(responses: list[httpx.Response], admitted: int, limit: int) -> None:
+def _assert_tokens_held(responses: list[Answer], admitted: int, limit: int) -> None:
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == admitted and statuses.count(429) == len(statuses) - admitted
     refused = next(r for r in responses if r.status_code == 429)

@@ -9,11 +9,13 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
 from tests.conftest import SSE, served
 from tests.emulators.openai import DEFAULT_REPLY, OpenAIEmulator
+from tests.http_load import load_session, post
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +41,16 @@ def flush_the_records(port: int) -> None:
     assert httpx.get(f"http://127.0.0.1:{port}/api/tracking/logs", params={"limit": 1}, timeout=60).status_code == 200
 
 
-async def _stream(client: httpx.AsyncClient, i: int) -> bool:
-    async with client.stream("POST", CHAT, headers=SSE, json={"model": "gpt-4o-mini", "chat_input": f"s{i}", "is_stream": True}) as r:
-        body = await r.aread()
-    return r.status_code == 200 and body.endswith(b"data: [DONE]\n\n") and DEFAULT_REPLY.split()[-1].encode() in body
+async def _stream(session: aiohttp.ClientSession, base: str, i: int) -> bool:
+    body = {"model": "gpt-4o-mini", "chat_input": f"s{i}", "is_stream": True}
+    answer = await post(session, base + CHAT, body, SSE)
+    return answer.status_code == 200 and answer.content.endswith(b"data: [DONE]\n\n") and DEFAULT_REPLY.split()[-1].encode() in answer.content
 
 
 async def _many_at_once(port: int, openai_emulator: OpenAIEmulator) -> tuple[int, int]:
-    limits = httpx.Limits(max_connections=CONCURRENT_STREAMS + 10)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as client:
+    async with load_session(CONCURRENT_STREAMS + 10, timeout_s=120) as session:
         openai_emulator.requests.clear()
-        tasks = [asyncio.create_task(_stream(client, i)) for i in range(CONCURRENT_STREAMS)]
+        tasks = [asyncio.create_task(_stream(session, f"http://127.0.0.1:{port}", i)) for i in range(CONCURRENT_STREAMS)]
         peak_in_flight = 0
         while not all(t.done() for t in tasks):
             in_flight = len(openai_emulator.requests) - sum(t.done() for t in tasks)
@@ -84,13 +85,14 @@ def test_500_concurrent_streams_and_memory_returns(tmp_path: Path, openai_emulat
 async def _in_a_row(port: int, count: int, concurrency: int = 16) -> int:
     queue = iter(range(count))
     ok = 0
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    async with load_session(concurrency) as session:
 
         async def worker() -> None:
             nonlocal ok
             for i in queue:
-                r = await client.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": f"n{i}", "is_stream": i % 2 == 0})
-                ok += r.status_code == 200
+                body = {"model": "gpt-4o-mini", "chat_input": f"n{i}", "is_stream": i % 2 == 0}
+                answer = await post(session, f"http://127.0.0.1:{port}{CHAT}", body)
+                ok += answer.status_code == 200
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ok

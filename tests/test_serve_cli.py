@@ -171,14 +171,22 @@ asyncio.run(main())
 """
 
 
-def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(tmp_path: Path) -> None:
-    """The server is up before any vendor SDK is imported; then only the providers whose
-    configuration is complete are loaded, so an unused provider costs no start-up time."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE"))}  # fmt: skip
-    env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}")  # fmt: skip
+@pytest.mark.parametrize(
+    ("ollama_env", "warmed"),
+    [({}, "['openai'] ['openai']"), ({"OLLAMA_HOST": "http://127.0.0.1:9"}, "['openai', 'ollama'] ['ollama', 'openai']")],
+    ids=["ollama-on-defaults", "ollama-configured"],
+)
+def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
+    tmp_path: Path, ollama_env: dict[str, str], warmed: str
+) -> None:
+    """The server is up before any vendor SDK is imported; then only the providers the operator
+    configured are loaded, so an unused provider costs no start-up time or memory: Ollama,
+    ready on its default local address, waits for its first request unless OLLAMA_HOST is set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE", "OLLAMA"))}  # fmt: skip
+    env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}", **ollama_env)  # fmt: skip
     out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert out.strip() == "[] ['openai', 'ollama'] ['mock', 'ollama', 'openai']"
+    assert out.strip() == f"[] {warmed}"
 
 
 def test_start_banner_says_where_to_go_what_is_ready_and_where_records_go(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:  # fmt: skip

@@ -335,13 +335,14 @@ class Gateway:
                 logger.exception("the %s adapter could not be loaded", adapter_name)
 
     def configured_adapters(self, readiness: dict[str, list[str]]) -> list[str]:
-        """The adapters of the providers that are installed and have everything set to serve
-        (`readiness`: what `readiness_at_start` found)."""
+        """The adapters of the providers that are installed, have everything set to serve
+        (`readiness`: what `readiness_at_start` found) and were given something by the
+        operator: one ready on the catalog's defaults alone waits for its first request."""
         names = []
         for provider_id, missing in readiness.items():
-            adapter = self.provider(provider_id).adapter
-            if not missing and adapter not in names:
-                names.append(adapter)
+            spec = self.provider(provider_id)
+            if not missing and spec.adapter not in names and ProviderSetup.resolve(spec, self.settings).set_by_operator():
+                names.append(spec.adapter)
         return names
 
     def readiness_at_start(self) -> dict[str, list[str]]:

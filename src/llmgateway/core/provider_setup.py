@@ -86,6 +86,18 @@ class ProviderSetup:
             if not options.get(name)
         ]
 
+    def set_by_operator(self) -> bool:
+        """Whether the operator gave this provider anything (a key, credentials, an endpoint or
+        an option): a provider that serves on the catalog's defaults alone (a local Ollama) is
+        ready, yet nobody said it will be used."""
+        has_credential_chain = bool(self.spec.ambient_credentials_env or self.spec.ambient_credentials_files)
+        return bool(
+            self.server_key is not None
+            or (has_credential_chain and self.has_ambient_credentials)
+            or self.endpoint
+            or self.option_overrides
+        )
+
     def missing(self) -> list[str]:
         """What the server must set before the provider can serve (its packages aside)."""
         missing = []
