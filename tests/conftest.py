@@ -26,7 +26,7 @@ from tests.emulators.bedrock import BedrockEmulator
 from tests.emulators.gemini import GeminiEmulator
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai import VALID_KEY, AzureOpenAIEmulator, OpenAIEmulator
-from tests.emulators.server import serve_in_thread
+from tests.emulators.server import ThreadServer, serve_in_thread
 
 # Under CI nothing may be skipped: a test that cannot run there (no PostgreSQL, no Chromium,
 # no tmpfs) fails, so a green CI means every test ran. Hypothesis runs the same examples on
@@ -249,20 +249,37 @@ def shared_gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield url
 
 
+_STOPPING: list[ThreadServer] = []  # gateways of tests that have ended, shutting down meanwhile
+
+
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Start gateways with setting overrides; each is stopped at the end of the test."""
-    stack: list[Any] = []
+    """Start gateways with setting overrides; each is stopped at the end of the test.
+
+    Their shutdown (uvicorn's: at least 0.1 s of waiting for connections, then the lifespan's
+    end) runs while the next test runs: a test waits only for the gateways of the test before
+    it, and none outlives the session. Nothing of a test reads its gateway after it ends.
+    """
+    started: list[ThreadServer] = []
 
     def start(**overrides: Any) -> str:
-        cm = running_gateway(make_settings(tmp_path, **overrides))
-        url = cm.__enter__()
-        stack.append(cm)
-        return url
+        server = ThreadServer(create_app(make_settings(tmp_path, **overrides)), lifespan="on")
+        started.append(server)
+        return server.url
 
     yield start
-    for cm in reversed(stack):
-        cm.__exit__(None, None, None)
+    while _STOPPING:
+        _STOPPING.pop().join()
+    for server in started:
+        server.stop()
+    _STOPPING.extend(started)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_gateway_outlives_the_session() -> Iterator[None]:
+    yield
+    while _STOPPING:
+        _STOPPING.pop().join()
 
 
 POSTGRES_ADMIN_DSN = os.environ.get("LLMGATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,6 +22,7 @@ from llmgateway.core.limits import check_request_limits
 from llmgateway.core.parameters import validate_parameters
 from llmgateway.core.provider_setup import ProviderSetup
 from llmgateway.core.secrets import SecretScrubber
+from llmgateway.core.upstream_watch import UpstreamWatch
 from llmgateway.errors import (
     BadRequestError,
     InternalError,
@@ -536,3 +538,49 @@ def test_a_deployment_is_named_the_same_in_every_process_and_hides_its_key(tmp_p
     assert name == deployment_of(ChatRequest(openai, "gpt-4o", [], api_key=SecretStr("sk-abc")))
     assert name != deployment_of(ChatRequest(openai, "gpt-4o", [], api_key=SecretStr("sk-abd")))
     assert "sk-abc" not in name and len(name) == 32
+
+
+async def _events_after(delays: list[float]) -> AsyncIterator[int]:
+    for i, delay in enumerate(delays):
+        await asyncio.sleep(delay)
+        yield i
+
+
+async def test_one_watch_times_an_attempts_upstream_waits_only() -> None:
+    loop = asyncio.get_running_loop()
+    # a wait past the deadline ends in TimeoutError, and the task is not left cancelled
+    watch = UpstreamWatch(loop.time() + 0.05)
+    upstream = _events_after([0.0, 10.0])
+    assert await watch.next(upstream) == 0
+    with pytest.raises(TimeoutError):
+        await watch.next(upstream)
+    assert asyncio.current_task().cancelling() == 0
+    # a deadline that passes while the answer goes to the client ends the next wait at once
+    watch = UpstreamWatch(loop.time() + 0.05)
+    upstream = _events_after([0.0, 0.0])
+    assert await watch.next(upstream) == 0
+    await asyncio.sleep(0.1)  # the client is slow to read: not cut
+    with pytest.raises(TimeoutError):
+        await watch.next(upstream)
+    # armed later (the first token came in time), a slower event is let through
+    watch = UpstreamWatch(loop.time() + 0.05)
+    watch.arm(loop.time() + 10)
+    assert [await watch.next(upstream := _events_after([0.1, 0.0])), await watch.next(upstream)] == [0, 1]
+    assert await watch.next(upstream) is None
+    watch.disarm()
+
+
+async def test_a_cancel_from_elsewhere_is_not_taken_for_the_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    watch_holder: list[UpstreamWatch] = []
+
+    async def attempt() -> None:
+        watch_holder.append(UpstreamWatch(loop.time() + 10))
+        await watch_holder[0].next(_events_after([10.0]))
+
+    task = asyncio.create_task(attempt())
+    await asyncio.sleep(0.01)
+    task.cancel()  # the client left
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    watch_holder[0].disarm()

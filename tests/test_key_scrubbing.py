@@ -48,46 +48,46 @@ def forms(secret: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("provider", list(CASES))
-def test_keys_quoted_by_vendors_go_nowhere(
-    provider: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    case = CASES[provider]
-    emulator: EmulatorState = request.getfixturevalue(case.emulator_fixture)
-    if provider == "google":
-        monkeypatch.setattr(emulator, "api_key", GOOGLE_KEY)
-        monkeypatch.setenv("GEMINI_API_KEY", GOOGLE_KEY)
-    leaks = forms(case.secret)
-    answers: list[str] = []
-    route = f"/api/engine/chat/{provider}"
+def test_keys_quoted_by_vendors_go_nowhere(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every provider with a credential, through one gateway process (its server log holds them all)."""
+    emulators: dict[str, EmulatorState] = {provider: request.getfixturevalue(case.emulator_fixture) for provider, case in CASES.items()}
+    monkeypatch.setattr(emulators["google"], "api_key", GOOGLE_KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", GOOGLE_KEY)
+    answers: dict[str, list[str]] = {provider: [] for provider in CASES}
     with served(tmp_path, LLMGATEWAY_LOG_LEVEL="debug") as (port, _process):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            for name, leak in leaks.items():
-                message = f"Invalid credential ({name}): {leak}. Check your key."
-                for stream in (False, True):
-                    emulator.faults.append(Fault("status", status=400, message=message))
-                    r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
-                    assert r.status_code == 400, r.text
-                    assert "Check your key" in r.text  # the vendor's message is passed on, scrubbed
-                    answers.append(r.text)
-                    emulator.faults.append(Fault("midstream_error", message=message, after_chunks=1))
-                    r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
-                    assert r.status_code in (200, 502), r.text  # streamed: the error comes as an event
-                    assert "error" in r.text
-                    answers.append(r.text)
+            for provider, case in CASES.items():
+                route = f"/api/engine/chat/{provider}"
+                for name, leak in forms(case.secret).items():
+                    message = f"Invalid credential ({name}): {leak}. Check your key."
+                    for stream in (False, True):
+                        emulators[provider].faults.append(Fault("status", status=400, message=message))
+                        r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
+                        assert r.status_code == 400, (provider, r.text)
+                        assert "Check your key" in r.text, provider  # the vendor's message is passed on, scrubbed
+                        answers[provider].append(r.text)
+                        emulators[provider].faults.append(Fault("midstream_error", message=message, after_chunks=1))
+                        r = c.post(route, json={"model": case.model, "chat_input": "hi", "is_stream": stream})
+                        assert r.status_code in (200, 502), (provider, r.text)  # streamed: the error comes as an event
+                        assert "error" in r.text, provider
+                        answers[provider].append(r.text)
             time.sleep(0.3)
-            rows = c.get("/api/tracking/logs", params={"limit": 100}).json()
-            csv_text = c.get("/api/tracking/logs", params={"format": "csv", "limit": 100}).text
-    assert len(rows) == 4 * len(leaks) and all(row["status"] == "error" for row in rows)
-    assert all(row["error_message"] and "[redacted]" in row["error_message"] for row in rows)
+            rows = c.get("/api/tracking/logs", params={"limit": 1000}).json()
+            csv_text = c.get("/api/tracking/logs", params={"format": "csv", "limit": 1000}).text
+    for provider, case in CASES.items():
+        provider_rows = [row for row in rows if row["provider"] == provider]
+        assert len(provider_rows) == 4 * len(forms(case.secret)), provider
+        assert all(row["status"] == "error" and row["error_message"] and "[redacted]" in row["error_message"]
+                   for row in provider_rows), provider  # fmt: skip
     files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert "server.log" in files and "llmgateway.db" in files
-    for name, leak in leaks.items():
-        for answer in answers:
-            assert leak not in answer, (name, answer)
-        assert leak not in csv_text, name
-        for filename, content in files.items():
-            assert leak.encode() not in content, (name, filename)
+    for provider, case in CASES.items():
+        for name, leak in forms(case.secret).items():
+            for answer in answers[provider]:
+                assert leak not in answer, (provider, name, answer)
+            assert leak not in csv_text, (provider, name)
+            for filename, content in files.items():
+                assert leak.encode() not in content, (provider, name, filename)
 
 
 def test_a_key_from_the_request_body_is_scrubbed_too(gateway_factory: Callable[..., str], openai_emulator: EmulatorState) -> None:

@@ -20,6 +20,7 @@ from llmgateway.core.attempts import AttemptBudget, RetryPolicy, attempt_span, u
 from llmgateway.core.cache import CachedAnswer, CacheUse
 from llmgateway.core.cooldown import Cooldowns, deployment_of
 from llmgateway.core.secrets import SecretScrubber
+from llmgateway.core.upstream_watch import UpstreamWatch
 from llmgateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from llmgateway.metrics.collector import MetricsCollector
 from llmgateway.metrics.pricing import cost_usd
@@ -193,30 +194,38 @@ class Call:
         heard = False
         self._recorded.clear()
         self._attempt_started = time.monotonic()
+        watch = UpstreamWatch(self._first_event_deadline())
         try:
             async with aclosing(adapter.stream(target)) as upstream:
-                while (event := await self._next_event(upstream)) is not None:
+                while (event := await self._next_event(watch, upstream)) is not None:
                     heard = True
                     if self._absorb(event):
-                        self._emitted = True
+                        if not self._emitted:
+                            self._emitted = True
+                            if watch.deadline != self._budget.deadline:
+                                watch.arm(self._budget.deadline)  # the first token came in time
                         yield event  # type: ignore[misc]
         except GatewayError:
             raise
         except Exception as exc:
             raise unexpected_failure(exc, self.id, target, heard=heard) from exc
+        finally:
+            watch.disarm()
         if self._finish_reason is None:
             raise UpstreamError("the upstream's stream ended before it said the answer was finished",
                                 status_code=502, retryable=True, error_type="upstream_incomplete")  # fmt: skip
 
-    async def _next_event(self, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
-        deadline = self._budget.deadline
+    def _first_event_deadline(self) -> float:
+        """The request's deadline, or the first token's when it is set and sooner."""
         if self._first_token_deadline is not None and not self._emitted:
-            deadline = min(deadline, self._first_token_deadline)
+            return min(self._budget.deadline, self._first_token_deadline)
+        return self._budget.deadline
+
+    async def _next_event(self, watch: UpstreamWatch, upstream: AsyncIterator[ChatEvent]) -> ChatEvent | None:
         try:
-            async with asyncio.timeout_at(deadline):
-                return await anext(upstream, None)
+            return await watch.next(upstream)
         except TimeoutError:
-            if deadline == self._budget.deadline:
+            if watch.deadline == self._budget.deadline:
                 raise UpstreamTimeoutError("the upstream did not finish within the request timeout", retryable=False) from None
             raise UpstreamTimeoutError("the upstream sent no output within the first-token timeout") from None
 
