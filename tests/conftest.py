@@ -342,6 +342,29 @@ def client(gateway_url: str) -> Iterator[httpx.Client]:
 ENTRY_POINT = Path(sys.executable).with_name("llmgateway")
 
 
+def _one_tls_context_per_setting() -> None:
+    """httpx builds a TLS context for every client it makes (25 ms here: it reads certifi's CA
+    bundle), `httpx.get` and `httpx.post` included, and the tests make thousands of one-off
+    clients to loopback. The default context is built once and shared (a context is made to
+    be shared); any other verification setting is built as asked."""
+    from httpx._transports import default as transports
+
+    build = transports.create_ssl_context
+    built: dict[bool, Any] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            if trust_env not in built:
+                built[trust_env] = build(verify=True, cert=None, trust_env=trust_env)
+            return built[trust_env]
+        return build(verify=verify, cert=cert, trust_env=trust_env)
+
+    transports.create_ssl_context = create_ssl_context
+
+
+_one_tls_context_per_setting()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -207,6 +207,37 @@ def test_limits_with_redis_down_follow_the_operators_choice(
         assert statuses == [200, 429]
 
 
+
+def test_a_burst_on_a_new_ledger_reads_the_request_log_once(redis_server: RedisServer) -> None:
+    """Every request of a burst finds the period's ledger missing; the instance reads what was
+    spent once for all of them (one query each would hold the burst past the bound on Redis
+    calls, and the instances would then count alone), and the ledger holds exactly."""
+    import redis.asyncio as redis
+
+    from llmgateway.shared.redis_budgets import RedisLedger
+    from llmgateway.vocabulary.admission import Account
+
+    readings: list[str] = []
+
+    async def spent_so_far(account: Account) -> float:
+        readings.append(account.name)
+        await asyncio.sleep(0.05)  # a query's time: the rest of the burst arrives meanwhile
+        return 0.5
+
+    async def burst() -> list[Account | None]:
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            ledger = RedisLedger(client, "t")
+            account = Account("key:k1:0", "key", "k1", 1.0, 0.0, None)
+            return await asyncio.gather(*(ledger.reserve([account], 0.1, spent_so_far) for _ in range(50)))
+        finally:
+            await client.aclose()
+
+    refused = asyncio.run(burst())
+    assert readings == ["key:k1:0"]
+    assert refused.count(None) == 5  # $0.50 left: five holds of $0.10
+
+
 # -- budgets -----------------------------------------------------------------------------------
 
 PRICED = ("providers:\n  mock:\n    models:\n      priced: {context_window: 1000, input_cost_per_token: 0.0, output_cost_per_token: 0.04}\n"

@@ -9,6 +9,7 @@ across Prometheus, `/stats` and the request log.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any, Callable
@@ -191,6 +192,45 @@ def test_generated_upstream_streams_never_get_an_untyped_5xx(
     assert 200 in sent and 502 in sent
 
 
+USAGE_FIELD = {"openai": ("usage", "completion_tokens"), "google": ("usageMetadata", "candidatesTokenCount"),
+               "anthropic": ("usage", "output_tokens"), "ollama": (None, "eval_count")}  # fmt: skip
+
+
+def _negative_count(provider: str) -> Callable[[int, Any], Any]:
+    """A mangle that puts -1 in the vendor's count of output tokens, wherever it comes."""
+    container, field = USAGE_FIELD[provider]
+
+    def mangle(_index: int, payload: Any) -> Any:
+        for holder in (payload, *(v for v in payload.values() if isinstance(v, dict))) if isinstance(payload, dict) else ():
+            usage = holder if container is None else holder.get(container)
+            if isinstance(usage, dict) and field in usage:
+                usage[field] = -1
+        return payload
+
+    return mangle
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("provider", sorted(USAGE_FIELD))
+def test_a_negative_token_count_is_an_unreadable_answer(
+    provider: str, stream: bool, gateway_factory: Callable[..., str], request: pytest.FixtureRequest
+) -> None:
+    """A vendor's count below zero is a typed 502 (or an error event) and one error record,
+    never a 500 from a metric that cannot run backwards, nor a negative cost."""
+    url = gateway_factory(tracking_flush_interval_s=0.01)
+    emulator = request.getfixturevalue(EMULATOR_OF[provider])
+    emulator.faults.append(Fault("mangle", mangle=_negative_count(provider)))
+    r = httpx.post(f"{url}/api/engine/chat/{provider}", json={"model": MODELS[provider], "chat_input": "hi", "is_stream": stream},
+                   headers=SSE, timeout=30)  # fmt: skip
+    if stream:
+        assert r.status_code == 200 and '"upstream_protocol_error"' in r.text.rstrip().split("\n\n")[-1], r.text[-300:]
+    else:
+        assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_protocol_error", r.text
+    assert_each_recorded_once(url, 1)
+    (record,) = httpx.get(f"{url}/api/tracking/logs").json()
+    assert record["status"] == "error" and record["error_type"] == "upstream_protocol_error"
+
+
 def _prometheus_requests(url: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     return sum(float(m.group(1)) for m in re.finditer(r"^llmgateway_requests_total\{[^}]*\} ([0-9.e+]+)$", text, re.MULTILINE))
@@ -268,8 +308,19 @@ def test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call(
         "engine-stream": ("/api/engine/chat/openai", {"model": "gpt-4o-mini", "chat_input": "hi", "is_stream": True}),
         "v1": ("/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
     }[route]
-    with pytest.raises(httpx.ReadTimeout):  # the client gives up, and closes its connection
-        httpx.post(f"{gateway_url}{path}", json=body, timeout=httpx.Timeout(30, read=0.5))
+
+    async def leave_once_the_upstream_answers() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            asking = asyncio.create_task(client.post(f"{gateway_url}{path}", json=body))
+            deadline = time.monotonic() + 10
+            while openai_emulator.streaming == 0:  # the upstream has begun, and then hangs
+                assert time.monotonic() < deadline and not asking.done()
+                await asyncio.sleep(0.01)
+            asking.cancel()  # the client gives up, and its connection is closed
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+
+    asyncio.run(leave_once_the_upstream_answers())
     deadline = time.monotonic() + 10
     while openai_emulator.closed_early == 0 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -3,6 +3,7 @@ in one Lua script, so that every instance reserves against the same spend."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Callable
 
 import redis.asyncio as redis
@@ -41,6 +42,7 @@ class RedisLedger:
         self._prefix = f"{prefix}:budget:"
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
+        self._opening: dict[str, asyncio.Future[None]] = {}
 
     async def reserve(self, accounts: list[Account], amount: float, spent_so_far: Callable[[Account], Awaitable[float]]) -> Account | None:
         keys = [self._prefix + account.name for account in accounts]
@@ -55,7 +57,19 @@ class RedisLedger:
         raise RuntimeError("a budget ledger could not be opened")
 
     async def _open(self, key: str, account: Account, spent_so_far: Callable[[Account], Awaitable[float]]) -> None:
-        """Start a ledger from the request log; the first instance to write wins (HSETNX)."""
+        """Start a ledger from the request log; the first instance to write wins (HSETNX).
+
+        A burst on a new period finds no ledger in every request at once: they wait on one
+        reading of the request log in this process, not one each (hundreds of queries at
+        once would hold the burst past the bound on Redis calls, and each instance would
+        then count alone)."""
+        opening = self._opening.get(key)
+        if opening is None:
+            opening = self._opening[key] = asyncio.ensure_future(self._start(key, account, spent_so_far))
+            opening.add_done_callback(lambda _: self._opening.pop(key, None))
+        await asyncio.shield(opening)  # a request that leaves does not stop the others' opening
+
+    async def _start(self, key: str, account: Account, spent_so_far: Callable[[Account], Awaitable[float]]) -> None:
         spent = await spent_so_far(account)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, "spent", repr(spent))
