@@ -380,6 +380,9 @@ def test_the_translation_guard() -> None:
                 Finish(None), ResponseInfo(model=3)):  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             checked([odd])
+    for below_zero in (Usage(-1, 2), Usage(1, 2, cached_tokens=-3), ToolCallDelta(-1)):  # a vendor's count cannot run backwards
+        with pytest.raises(ValueError):
+            checked([below_zero])
     with pytest.raises(UpstreamError) as caught:
         with translating():
             {}["missing"]

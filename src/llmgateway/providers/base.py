@@ -64,13 +64,15 @@ _EVENT_FIELDS: dict[type, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
 
 def checked(events: Iterable[ChatEvent]) -> list[ChatEvent]:
     """The events a translator made, each field of the type the gateway relies on; a field of
-    another type raises TypeError (inside `translating`, a 502)."""
+    another type raises TypeError, a count below zero ValueError (inside `translating`, a 502)."""
     result = list(events)
     for event in result:
         for name, kind in _EVENT_FIELDS[type(event)]:
             value = getattr(event, name)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise TypeError(f"{type(event).__name__}.{name} is {type(value).__name__}")
+            if kind is int and value < 0:  # a token count below zero: a cost or a metric would run backwards
+                raise ValueError(f"{type(event).__name__}.{name} is {value}")
     return result
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmgateway.errors import UpstreamError
-
 
 @dataclass(slots=True)
 class TextDelta:
@@ -51,13 +49,6 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
-
-    def __post_init__(self) -> None:
-        """A count below zero is not a count: the answer is unreadable (a 502), never a cost
-        or a metric that runs backwards."""
-        if min(self.input_tokens, self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.cache_write_tokens) < 0:
-            raise UpstreamError(f"the upstream reported a negative token count ({self})", status_code=502,
-                                retryable=True, error_type="upstream_protocol_error")  # fmt: skip
 
 
 @dataclass(slots=True)
