@@ -119,7 +119,8 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "a database outage loses nothing": ("test_tracking.py::test_database_outage_spills_then_replays",
                                         "test_tracking.py::test_shutdown_with_the_database_down_spills_what_is_queued"),
     "odd vendor streams get a typed error and one record": (
-        "test_one_exit.py::test_generated_upstream_streams_never_get_an_untyped_5xx",),
+        "test_one_exit.py::test_generated_upstream_streams_never_get_an_untyped_5xx",
+        "test_one_exit.py::test_a_negative_token_count_is_an_unreadable_answer"),
     "the mock provider answers offline, scripted by its parameters": (
         "test_mock_provider.py::test_echo_answers_the_user_with_word_tokens_zero_cost_and_a_record",
         "test_mock_provider.py::test_error_status_fails_as_that_vendor_status_would",
@@ -162,6 +163,7 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "budgets hold exactly under concurrency, on one instance and three; failures cost nothing; spend survives restarts": (
         "test_governance.py::test_a_budget_holds_exactly_under_concurrency_on_one_instance",
         "test_governance.py::test_a_budget_holds_exactly_on_three_instances",
+        "test_governance.py::test_a_burst_on_a_new_ledger_reads_the_request_log_once",
         "test_governance.py::test_a_team_over_budget_refuses_its_keys_and_failures_cost_nothing",
         "test_governance.py::test_spend_survives_a_restart"),
     "README snippets run as pasted": ("test_claims.py::test_readme_python_snippets_run_as_pasted",),
