@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import time
 import uuid
 from typing import Any, AsyncIterator
 
@@ -63,7 +64,7 @@ class MockAdapter:
         input_tokens = sum(_word_count(m.get("content")) for m in request.messages)
         tool_call = _tool_call(request)
         if tool_call is not None:
-            await asyncio.sleep(script.get("first_token_s") or 0)
+            await _pause(script.get("first_token_s") or 0)
             yield tool_call
             yield Finish("tool_calls")
             yield Usage(input_tokens=input_tokens, output_tokens=_word_count(tool_call.arguments))
@@ -75,7 +76,7 @@ class MockAdapter:
         for index, word in enumerate(emitted):
             if index == break_after:
                 raise upstream_stream_error("mock_stream_error", f"the mock provider was asked to break after {index} chunks")
-            await asyncio.sleep((script.get("first_token_s") if index == 0 else script.get("chunk_gap_s")) or 0)
+            await _pause((script.get("first_token_s") if index == 0 else script.get("chunk_gap_s")) or 0)
             yield TextDelta(word if index == 0 else f" {word}")
         yield Finish("length" if len(emitted) < len(words) else "stop")
         yield Usage(input_tokens=input_tokens, output_tokens=len(emitted))
@@ -146,3 +147,12 @@ def _hash_vector(text: str) -> list[float]:
     raw = [int.from_bytes(digest[i : i + 4], "big") / 2**32 - 0.5 for i in range(0, 4 * EMBEDDING_DIMENSIONS, 4)]
     norm = math.sqrt(sum(v * v for v in raw)) or 1.0
     return [v / norm for v in raw]
+
+
+async def _pause(seconds: float) -> None:
+    """At least `seconds` by the monotonic clock the metrics read: the event loop's timers
+    (uvloop's count milliseconds) may wake a little before it."""
+    until = time.monotonic() + seconds
+    await asyncio.sleep(seconds)
+    while (left := until - time.monotonic()) > 0:
+        await asyncio.sleep(left)
