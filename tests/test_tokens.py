@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import shutil
+import tracemalloc
 from importlib import resources
 
 import pytest
@@ -85,3 +87,18 @@ def test_message_counting_follows_openais_accounting() -> None:
     expected = 3 + sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in messages)
     assert count_message_tokens(messages, "o200k_base") == expected
     assert set(available_encodings()) == {"cl100k_base", "o200k_base"}
+
+
+def test_a_loaded_tokenizer_holds_no_python_copy_of_its_ranks() -> None:
+    """o200k_base's 200k ranks as a Python dict weigh ~30 MiB; the tokenizer (Rust) has its
+    own tables, so a process that estimated one count must not keep the dict for good."""
+    tokens._encoding_unlocked.cache_clear()
+    tracemalloc.start()
+    try:
+        loaded = encoding("o200k_base")
+        gc.collect()
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert loaded.encode("hello world") == [24912, 2375]
+    assert held < 4 * 2**20, f"the loaded tokenizer holds {held / 2**20:.1f} MiB of Python objects"
