@@ -112,7 +112,8 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "embeddings through the one pipeline": ("test_one_exit.py::test_embeddings_take_the_one_pipeline",),
     "a client that leaves cancels the upstream call": (
         "test_one_exit.py::test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call",
-        "test_one_exit.py::test_a_client_that_leaves_mid_stream_closes_the_upstream_stream"),
+        "test_one_exit.py::test_a_client_that_leaves_mid_stream_closes_the_upstream_stream",
+        "test_departures.py::test_a_cancel_from_elsewhere_goes_on_while_the_client_stays"),
     "SIGTERM finishes what is in flight and refuses what comes after": (
         "test_shutdown_and_secrets.py::test_sigterm_under_load_loses_no_record",),
     "kill -9 loses no answered request": ("test_crash_durability.py::test_kill_9_under_load_loses_no_answered_request",),

@@ -25,8 +25,9 @@ import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from llmgateway.api.departures import client_left_response, unless_the_client_leaves
+from llmgateway.api.departures import cancelled_when_the_client_leaves, client_left_response, unless_the_client_leaves
 from llmgateway.core.call import Call
 from llmgateway.errors import GatewayError
 from llmgateway.vocabulary.events import OutputEvent
@@ -114,7 +115,18 @@ async def stream_response(
         body, media_type = _named_events(chunks, chunk_format), "text/event-stream"
     else:
         body, media_type = _server_sent_events(chunks), "text/event-stream"
-    return StreamingResponse(body, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
+    return WatchedStream(body, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
+
+
+class WatchedStream(StreamingResponse):
+    """Starlette's streamed response, with the gateway's departure watch: one task on the
+    request's `receive` (Starlette's, under uvicorn's ASGI 2.3, is an anyio task group and a
+    task of its own for every answer). A client that leaves cancels the stream where it
+    waits, and the chunks' generator records the call as cancelled."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with cancelled_when_the_client_leaves(receive):
+            await self.stream_response(send)
 
 
 async def _server_sent_events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
