@@ -1,10 +1,11 @@
 """Where the CPU of one request goes: py-spy samples `llmgateway serve` under steady load.
 
-Starts the OpenAI emulator and the gateway (tracking on, access log off) in their own
-processes, drives non-streaming or streaming engine requests at a fixed concurrency, samples the
-gateway with py-spy (`pip install py-spy`), and sums the samples' own time by where the code
-lives (our packages, the HTTP client stack, the server and framework, the SDKs, ...). Run
-from the repository root:
+Starts the OpenAI emulator and the gateway (its defaults: tracking on, its JSON access log on,
+written to the work folder's gateway.log) in their own processes, drives non-streaming or
+streaming engine requests at a fixed concurrency, samples the gateway with py-spy (`pip install
+py-spy`), and sums the samples by layer (with the gateway's CPU time a request, so each layer
+reads in milliseconds) and by where their own time's code lives (our packages, the HTTP client
+stack, the server and framework, the SDKs, ...). Run from the repository root:
 
     .venv/bin/python bench/profile_request.py [--seconds 15] [--concurrency 8] [--stream]
 """
@@ -47,6 +48,50 @@ PLACES = {
 }  # fmt: skip
 
 
+# The same samples by layer: each goes to the innermost frame whose package is named here, so
+# the standard library's work counts for whoever called it. `asyncio/runners.py` is where the
+# loop's own work (uvloop's I/O and scheduling, in C) shows.
+LAYERS = {
+    "llmgateway/api": "routes and middleware (ours)",
+    "llmgateway/core": "call pipeline and adapters (ours)",
+    "llmgateway/providers": "call pipeline and adapters (ours)",
+    "llmgateway/vocabulary": "call pipeline and adapters (ours)",
+    "llmgateway/tracking": "request log",
+    "llmgateway/observability/access_log": "access log",
+    "llmgateway/observability/prometheus": "metrics",
+    "llmgateway/metrics": "metrics",
+    "llmgateway": "the rest of ours",
+    "asyncio/runners": "event loop (uvloop: I/O, scheduling)",
+    **dict.fromkeys(("aiohttp", "multidict", "yarl", "propcache", "aiohappyeyeballs"), "upstream HTTP I/O (aiohttp)"),
+    **dict.fromkeys(("openai", "httpx2", "httpcore2", "h11", "anyio", "sniffio"),
+                    "vendor SDK and httpx2 (request build, the aiohttp bridge)"),
+    **dict.fromkeys(("uvicorn", "httptools"), "server (uvicorn)"),
+    **dict.fromkeys(("starlette", "fastapi", "pydantic", "pydantic_core", "typing_extensions", "typing_inspection"),
+                    "framework (fastapi, starlette, pydantic)"),
+    **dict.fromkeys(("sqlalchemy", "aiosqlite", "sqlite3"), "request log"),
+    "prometheus_client": "metrics",
+    "orjson": "json (orjson)",
+}  # fmt: skip
+
+
+def layer_of(stack: list[str]) -> str:
+    """The layer a sample's CPU is spent for: its innermost frame in a named package."""
+    for frame in reversed(stack):
+        path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0].removesuffix(".py")
+        parts = path.split("/")
+        for depth in (3, 2, 1):
+            layer = LAYERS.get("/".join(parts[:depth]))
+            if layer is not None:
+                return layer
+    return "no package of ours or theirs"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def place_of(frame: str) -> str:
     """`function (package/module.py:line)` -> where it lives."""
     path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0]
@@ -83,9 +128,10 @@ def main() -> None:
     upstream = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.emulators.openai:app", "--port", str(upstream_port),
                                  "--log-level", "warning"], cwd=ROOT)  # fmt: skip
     env = {**os.environ, "OPENAI_API_KEY": VALID_KEY, "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-           "LLMGATEWAY_ACCESS_LOG": "false", "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+           "LLMGATEWAY_LOG_LEVEL": "warning"}  # fmt: skip
+    gateway_log = (work / "gateway.log").open("wb")
     gateway = subprocess.Popen([str(Path(sys.executable).with_name("llmgateway")), "serve", "--port", str(gateway_port)],
-                               cwd=work, env=env)  # fmt: skip
+                               cwd=work, env=env, stderr=gateway_log)  # fmt: skip
     url = f"http://127.0.0.1:{gateway_port}"
     try:
         wait_until_up(f"http://127.0.0.1:{upstream_port}/v1/models")
@@ -94,23 +140,34 @@ def main() -> None:
         raw = work / "profile.txt"
         sampler = subprocess.Popen([py_spy, "record", "--pid", str(gateway.pid), "--duration", str(int(args.seconds)),
                                     "--rate", "500", "--format", "raw", "--output", str(raw), "--nonblocking"])  # fmt: skip
+        cpu_before = cpu_seconds(gateway.pid)
         count = asyncio.run(drive(url, args.seconds, args.concurrency, args.stream))
+        cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) * 1000 / count
         sampler.wait(timeout=60)
     finally:
         gateway.terminate()
         upstream.terminate()
         gateway.wait(timeout=30)
         upstream.wait(timeout=30)
+        gateway_log.close()
     own: collections.Counter[str] = collections.Counter()
     functions: collections.Counter[str] = collections.Counter()
+    layers: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
-        leaf = stack.split(";")[-1]
+        frames = stack.split(";")
+        leaf = frames[-1]
         own[place_of(leaf)] += int(samples)
+        layers[layer_of(frames)] += int(samples)
         functions[leaf.rpartition(":")[0] + ")"] += int(samples)
     total = sum(own.values())
     kind = "streaming" if args.stream else "non-streaming"
-    print(f"{count} {kind} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time\n")
+    print(f"{count} {kind} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time;"
+          f" {cpu_ms:.2f} CPU ms a request\n")
+    print("| layer (the standard library's work counted for its caller) | share | CPU ms a request |\n|---|---:|---:|")
+    for name, samples in layers.most_common():
+        print(f"| {name} | {100 * samples / total:.1f}% | {cpu_ms * samples / total:.2f} |")
+    print()
     print("| where the code lives | share of CPU samples |\n|---|---:|")
     for name, samples in own.most_common():
         print(f"| {name} | {100 * samples / total:.1f}% |")

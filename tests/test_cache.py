@@ -9,12 +9,14 @@ from typing import Any, Callable
 import httpx
 import orjson
 import pytest
+import redis
 
 from llmgateway.core.cache import CachedAnswer, MemoryCacheStore, decode_answer, encode_answer
 from llmgateway.vocabulary.events import Finish, ResponseInfo, TextDelta, ToolCallDelta, Usage
 from tests.conftest import SSE, RedisServer
 from tests.emulators.base import Fault
 from tests.emulators.openai import OpenAIEmulator
+from tests.test_many_instances import wait_until
 
 CHAT = "/api/engine/chat/openai"
 V1 = "/v1/chat/completions"
@@ -203,6 +205,10 @@ def test_two_instances_share_hits_through_redis(
 ) -> None:
     one, other = (gateway_factory(cache="redis", redis_url=redis_server.url) for _ in range(2))
     assert httpx.post(f"{one}{CHAT}", json=BODY).headers["x-llmgateway-cache"] == "miss"
+    # The answer is stored after it is sent (the client never waits for the cache): once in Redis,
+    # the other instance answers from it.
+    with redis.Redis.from_url(redis_server.url) as shared:
+        wait_until(lambda: any(shared.scan_iter(match="*:cache:*")), "the answer never reached Redis")
     assert httpx.post(f"{other}{CHAT}", json=BODY).headers["x-llmgateway-cache"] == "hit"
     assert len(openai_emulator.requests) == 1
 
