@@ -43,7 +43,9 @@ async def test_a_client_that_leaves_cancels_the_work_and_the_watch_ends_quietly(
     await asyncio.sleep(0)  # and a later wait is not cut
 
 
-async def test_a_cancel_from_elsewhere_goes_on_while_the_client_stays() -> None:
+@pytest.mark.parametrize("client_leaves_too", [False, True], ids=["client stays", "client leaves as well"])
+async def test_a_cancel_from_elsewhere_goes_on_while_the_client_stays(client_leaves_too: bool) -> None:
+    """A shutdown cancels the request, whether or not its client also leaves at that moment."""
     client = Client()
 
     async def request() -> None:
@@ -53,21 +55,8 @@ async def test_a_cancel_from_elsewhere_goes_on_while_the_client_stays() -> None:
     task = asyncio.create_task(request())
     await asyncio.sleep(0.01)
     task.cancel()  # the server shuts down
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-async def test_a_shutdown_and_a_departure_together_still_cancel_the_request() -> None:
-    client = Client()
-
-    async def request() -> None:
-        async with cancelled_when_the_client_leaves(client.receive):
-            await asyncio.sleep(10)
-
-    task = asyncio.create_task(request())
-    await asyncio.sleep(0.01)
-    task.cancel()
-    client.leave()
+    if client_leaves_too:
+        client.leave()
     with pytest.raises(asyncio.CancelledError):
         await task
 
