@@ -365,6 +365,14 @@ def _one_tls_context_per_setting() -> None:
 _one_tls_context_per_setting()
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Wait for what another process or task does in its own time; fail with `what` if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,25 +9,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from tests.conftest import SSE, RedisServer, served
+from tests.conftest import SSE, RedisServer, served, wait_until
 from tests.emulators.base import Fault
 from tests.emulators.openai import DEFAULT_REPLY, OpenAIEmulator
 
 ROUTE = "routes:\n  pair:\n    targets:\n      - {model: openai/gpt-4o, weight: 1000}\n      - {model: mock/echo, weight: 1}\n"
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def health(port: int) -> dict[str, Any]:
