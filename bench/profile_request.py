@@ -4,8 +4,8 @@ Starts the OpenAI emulator and the gateway (its defaults: tracking on, its JSON 
 written to the work folder's gateway.log) in their own processes, drives non-streaming or
 streaming engine requests at a fixed concurrency, samples the gateway with py-spy (`pip install
 py-spy`), and sums the samples by layer (with the gateway's CPU time a request, so each layer
-reads in milliseconds) and by where their own time's code lives (our packages, the HTTP client
-stack, the server and framework, the SDKs, ...). Run from the repository root:
+reads in milliseconds), then lists the functions with the most own time. Run from the
+repository root:
 
     .venv/bin/python bench/profile_request.py [--seconds 15] [--concurrency 8] [--stream]
 """
@@ -31,24 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_gateway import free_port, wait_until_up  # noqa: E402
 from tests.emulators.openai import VALID_KEY  # noqa: E402
 
-# Where a frame's code lives, by the top-level package of its file (py-spy names files from
-# their package: `llmgateway/core/call.py`, `httpcore2/_async/...`, `asyncio/events.py`).
-PLACES = {
-    "llmgateway": "llmgateway (ours)",
-    **dict.fromkeys(("httpx2", "httpcore2", "h11", "anyio", "httpx", "httpcore", "sniffio", "aiohttp", "multidict", "yarl",
-                     "propcache", "aiohappyeyeballs"), "HTTP client (httpx2 over aiohttp, or httpcore2 and h11)"),
-    "openai": "vendor SDK (openai, its aiohttp bridge)",
-    **dict.fromkeys(("uvicorn", "starlette", "fastapi", "httptools"), "server and framework (uvicorn, starlette, fastapi)"),
-    **dict.fromkeys(("pydantic", "pydantic_core", "typing_extensions"), "validation (pydantic)"),
-    **dict.fromkeys(("sqlalchemy", "aiosqlite", "sqlite3"), "request log (sqlalchemy, aiosqlite)"),
-    "prometheus_client": "metrics export (prometheus_client)",
-    **dict.fromkeys(("asyncio", "selectors", "uvloop", "contextvars"), "asyncio and the event loop"),
-    "logging": "logging",
-    **dict.fromkeys(("orjson", "json"), "json (orjson, json)"),
-}  # fmt: skip
-
-
-# The same samples by layer: each goes to the innermost frame whose package is named here, so
+# The samples by layer: each goes to the innermost frame whose package is named here, so
 # the standard library's work counts for whoever called it. `asyncio/runners.py` is where the
 # loop's own work (uvloop's I/O and scheduling, in C) shows.
 LAYERS = {
@@ -90,13 +73,6 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def place_of(frame: str) -> str:
-    """`function (package/module.py:line)` -> where it lives."""
-    path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0]
-    top = path.split("/")[0].removesuffix(".py")
-    return PLACES.get(top, "stdlib and the rest")
 
 
 async def drive(url: str, seconds: float, concurrency: int, stream: bool) -> int:
@@ -150,17 +126,14 @@ def main() -> None:
         gateway.wait(timeout=30)
         upstream.wait(timeout=30)
         gateway_log.close()
-    own: collections.Counter[str] = collections.Counter()
     functions: collections.Counter[str] = collections.Counter()
     layers: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
         frames = stack.split(";")
-        leaf = frames[-1]
-        own[place_of(leaf)] += int(samples)
         layers[layer_of(frames)] += int(samples)
-        functions[leaf.rpartition(":")[0] + ")"] += int(samples)
-    total = sum(own.values())
+        functions[frames[-1].rpartition(":")[0] + ")"] += int(samples)
+    total = sum(layers.values())
     kind = "streaming" if args.stream else "non-streaming"
     print(f"{count} {kind} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time;"
           f" {cpu_ms:.2f} CPU ms a request\n")
@@ -168,10 +141,7 @@ def main() -> None:
     for name, samples in layers.most_common():
         print(f"| {name} | {100 * samples / total:.1f}% | {cpu_ms * samples / total:.2f} |")
     print()
-    print("| where the code lives | share of CPU samples |\n|---|---:|")
-    for name, samples in own.most_common():
-        print(f"| {name} | {100 * samples / total:.1f}% |")
-    print("\n| the 15 functions with the most own time | share |\n|---|---:|")
+    print("| the 15 functions with the most own time | share |\n|---|---:|")
     for name, samples in functions.most_common(15):
         print(f"| `{name}` | {100 * samples / total:.1f}% |")
 
