@@ -251,3 +251,24 @@ def test_no_field_of_a_native_body_moves_the_upstream_call(
     for headers, upstream_path in zip(emulator.headers, emulator.paths):
         assert _credentials(headers) == expected and "x-canary" not in headers and upstream_path == expected_path
     assert sum(1 for status in statuses.values() if status == 200) > len(statuses) // 3, statuses
+
+
+def test_an_upstream_redirect_is_not_followed_with_the_key(
+    gateway_factory: Callable[..., str], canary: tuple[Canary, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redirect from the configured endpoint (a moved server, a hostile proxy) is an
+    unavailable upstream: the call, and the key it carries, go nowhere else."""
+    server, canary_url = canary
+
+    async def moved(request: Request) -> Response:
+        return Response(status_code=307, headers={"location": f"{canary_url}/v1/chat/completions"})
+
+    redirector = Starlette(routes=[Route("/{path:path}", moved, methods=["POST"])])
+    with serve_in_thread(redirector) as redirector_url:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{redirector_url}/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-redirected-0123456789")
+        hits_before = len(server.hits)
+        r = httpx.post(f"{gateway_factory()}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi", "retries": 0})
+    assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_unavailable", r.text
+    assert "307" in r.json()["error"]["message"]
+    assert server.hits[hits_before:] == []

@@ -451,7 +451,7 @@ def gateway_url(shared_gateway_url: str) -> str:
 
 
 @pytest.mark.parametrize(("provider", "variable", "model", "raised"), [
-    # OpenAI's SDK rides aiohttp: its refused connection is named as aiohttp names it
+    # The OpenAI adapter sends on aiohttp: its refused connection is named as aiohttp names it
     ("ollama", "OLLAMA_HOST", "llama3.2", "ConnectError"), ("openai", "OPENAI_BASE_URL", "gpt-4o-mini", "ClientConnectorError"),
 ])  # fmt: skip
 def test_an_unreachable_upstream_is_named_by_its_origin_only(

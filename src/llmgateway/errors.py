@@ -137,13 +137,13 @@ class UpstreamUnavailableError(UpstreamError):
         super().__init__(message, status_code=502, retryable=True, error_type="upstream_unavailable")
 
 
-def upstream_unreachable(exc: BaseException, cause: BaseException | None = None) -> UpstreamUnavailableError:
+def upstream_unreachable(exc: BaseException, *, url: str | None = None) -> UpstreamUnavailableError:
     """A connection failure, naming where it was going (scheme, host and port: never a path
-    or credentials), so that an operator sees which endpoint or host variable to fix, and
-    what failed (`cause`, when the transport's own error says it better than `exc`)."""
-    where = _origin(_url_tried(exc))
+    or credentials; `url` where the error does not carry it), so that an operator sees which
+    endpoint or host variable to fix, and what failed."""
+    where = _origin(url or _url_tried(exc))
     at = f" at {where}" if where else ""
-    return UpstreamUnavailableError(f"the upstream could not be reached{at}: {type(cause or exc).__name__}")
+    return UpstreamUnavailableError(f"the upstream could not be reached{at}: {type(exc).__name__}")
 
 
 def _url_tried(exc: BaseException) -> str | None:

@@ -1,4 +1,4 @@
-"""Anthropic's Messages API, through the official `anthropic` SDK.
+"""Anthropic's Messages API, prepared by the official `anthropic` SDK (as openai.py is).
 
 Translation: system and developer messages become the top-level `system`; tool results
 become `tool_result` blocks of a user turn; images become image blocks. `max_tokens` is
@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Iterator
 
 import anthropic
-import httpx2
 
 from llmgateway.errors import BadRequestError, upstream_stream_error
 from llmgateway.providers.base import EmbeddingsNotSupportedError
@@ -36,8 +35,7 @@ from llmgateway.providers.messages import (
     tool_arguments,
     tool_choice_mode,
 )
-from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.stainless import sdk_errors, translated_stream
+from llmgateway.providers.stainless import StainlessAdapter, translated_stream
 from llmgateway.vocabulary.events import (
     ChatEvent,
     EmbeddingResult,
@@ -48,7 +46,7 @@ from llmgateway.vocabulary.events import (
     ToolCallDelta,
     Usage,
 )
-from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
+from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 DEFAULT_API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -66,43 +64,25 @@ STOP_REASONS = {
 _RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
 
 
-class AnthropicAdapter:
-    HTTP_CLIENT = anthropic.DefaultAioHttpClient  # the SDK's aiohttp transport, as openai.py's
+class AnthropicAdapter(StainlessAdapter):
+    SDK = anthropic
 
-    def __init__(self, http_client: httpx2.AsyncClient) -> None:
-        self._http = http_client
-        self._clients: ClientPool[anthropic.AsyncAnthropic] = ClientPool(self._new_client)
-
-    def _new_client(self, base_url: str | None, api_key: str) -> anthropic.AsyncAnthropic:
+    def _new_sdk_client(self, base_url: str | None, api_key: str) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, http_client=self._http, max_retries=0)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
-        return []  # the request's key is all it sends
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         raise EmbeddingsNotSupportedError("anthropic has no embeddings API")
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        client = self._clients.get(request.base_url, key_of(request))
         body = build_messages_body(request)
         headers = {"anthropic-version": request.vendor_options.get("api_version", DEFAULT_API_VERSION)}
         allowed = request.vendor_options.get("allowed_betas") or ()
         betas = [beta for beta in allowed if beta in request.vendor_features]  # the server's values only
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
-        with sdk_errors(anthropic):
-            response = await client.post(
-                "/v1/messages",
-                cast_to=httpx2.Response,
-                body=body,
-                stream=True,
-                options={"headers": headers},
-            )
-            async for event in translated_stream(response, StreamTranslator().translate):
-                yield event
+        response = await self._post(request, "/v1/messages", body, headers)
+        async for event in translated_stream(response, StreamTranslator().translate):
+            yield event
 
 
 def build_messages_body(request: ChatRequest) -> dict[str, Any]:

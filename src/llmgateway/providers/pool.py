@@ -17,16 +17,14 @@ import httpx2
 ClientT = TypeVar("ClientT")
 
 
-def shared_http_client(
-    connect_timeout_s: float, read_timeout_s: float, client_class: type[httpx2.AsyncClient] = httpx2.AsyncClient
-) -> httpx2.AsyncClient:
-    """The one HTTP client every SDK client of a provider rides on: `client_class`, the
-    transport the adapter's SDK rides fastest on (openai's and anthropic's aiohttp one).
+def shared_http_client(connect_timeout_s: float, read_timeout_s: float) -> httpx2.AsyncClient:
+    """The one HTTP client every SDK client of a provider rides on (the openai and anthropic
+    adapters send on a session of their own, with its bounds: stainless.py).
 
     The read timeout is an idle gap between bytes, not a deadline: the gateway enforces
     the total deadline itself.
     """
-    return client_class(
+    return httpx2.AsyncClient(
         timeout=httpx2.Timeout(read_timeout_s, connect=connect_timeout_s),
         limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=60),
         follow_redirects=True,

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-import httpx2
-
 from llmgateway.errors import ConfigurationError, GatewayError
 from llmgateway.providers.base import ProviderAdapter
 from llmgateway.providers.pool import shared_http_client
@@ -60,9 +58,7 @@ class AdapterRegistry:
                 f"the {adapter_name} provider needs the {package!r} package: pip install {package}"
             ) from None
         adapter_class = getattr(module, class_name)
-        # An adapter may name the HTTP client its SDK rides fastest on (`HTTP_CLIENT`)
-        client_class = getattr(adapter_class, "HTTP_CLIENT", httpx2.AsyncClient)
-        return adapter_class(shared_http_client(self._settings.connect_timeout_s, self._settings.request_timeout_s, client_class))
+        return adapter_class(shared_http_client(self._settings.connect_timeout_s, self._settings.request_timeout_s))
 
     @staticmethod
     def import_adapter(adapter_name: str) -> None:
