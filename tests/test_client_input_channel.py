@@ -272,3 +272,18 @@ def test_an_upstream_redirect_is_not_followed_with_the_key(
     assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_unavailable", r.text
     assert "307" in r.json()["error"]["message"]
     assert server.hits[hits_before:] == []
+
+
+def test_the_upstream_call_goes_through_the_operators_proxy(
+    gateway_factory: Callable[..., str], canary: tuple[Canary, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY in the gateway's environment carries its calls to the vendor (an egress
+    proxy), as the vendors' SDKs would; NO_PROXY still reaches the gateway itself directly."""
+    server, canary_url = canary
+    monkeypatch.setenv("HTTP_PROXY", canary_url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://api.vendor.invalid/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-proxied-0123456789")
+    hits_before = len(server.hits)
+    httpx.post(f"{gateway_factory()}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi", "retries": 0})
+    assert server.hits[hits_before:] == ["POST /v1/chat/completions"]
