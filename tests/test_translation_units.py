@@ -32,7 +32,7 @@ from llmgateway.providers.google import StreamTranslator as GeminiTranslator
 from llmgateway.providers.google import build_config, build_contents
 from llmgateway.providers.ollama import build_messages, build_options, translate_part
 from llmgateway.providers.openai import build_chat_body, translate_chunk
-from llmgateway.providers.upstream import lines_of
+from llmgateway.providers.sse import ServerSentEvent, SSEDecoder
 from llmgateway.vocabulary.events import Finish, ReasoningDelta, ResponseInfo, TextDelta, ToolCallDelta, Usage
 from llmgateway.vocabulary.requests import ChatRequest
 
@@ -449,32 +449,14 @@ def test_openai_responses_stream() -> None:
         list(plain.translate({"type": "error", "code": "x", "message": "bad"}))
 
 
-class _Arriving:
-    """An aiohttp response's surface as `lines_of` reads it: the body in the chunks given."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.url = "http://127.0.0.1:1/v1/chat/completions"
-        self.released = False
-        chunks_given = chunks
-
-        class _Content:
-            async def iter_any(self) -> Any:
-                for chunk in chunks_given:
-                    yield chunk
-
-        self.content = _Content()
-
-    def release(self) -> None:
-        self.released = True
-
-
-async def test_lines_arrive_whole_however_the_socket_cuts_them() -> None:
+def test_events_arrive_whole_however_the_socket_cuts_them() -> None:
     """A line cut between chunks (inside a character of several bytes, between `\\r` and
-    `\\n`) arrives once, whole; a last line without its end arrives too."""
-    body = 'data: {"text": "né"}\r\n\r\ndata: [DONE]\n\n: last'.encode()
-    cuts = [b'data: {"text": "n', body[17:18], body[18:21], body[21:22], body[22:]]
-    assert b"".join(cuts) == body and len(body[17:18]) == 1 and body[17:19] == "é".encode()
-    response = _Arriving(cuts)
-    lines = [line async for line in lines_of(response)]  # type: ignore[arg-type]
-    assert lines == ['data: {"text": "né"}', "", "data: [DONE]", "", ": last"]
-    assert response.released
+    `\\n`) arrives once, whole; the stream's end completes a last event without its blank line."""
+    body = 'event: delta\r\ndata: {"text": "né"}\r\n\r\n: a comment\ndata: [DONE]\n\ndata: a\ndata: b'.encode()
+    at = body.index("é".encode())
+    cuts = [body[: at + 1], body[at + 1 : at + 4], body[at + 4 : at + 5], body[at + 5 :]]
+    assert b"".join(cuts) == body and cuts[2] == b"\r" and cuts[3].startswith(b"\n")
+    decoder = SSEDecoder()
+    events = [event for chunk in cuts for event in decoder.feed(chunk)] + decoder.end()
+    assert events == [ServerSentEvent("delta", '{"text": "né"}'), ServerSentEvent("message", "[DONE]"),
+                      ServerSentEvent("message", "a\nb")]  # fmt: skip

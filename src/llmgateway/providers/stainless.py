@@ -21,8 +21,8 @@ import orjson
 
 from llmgateway.providers.base import checked, translating
 from llmgateway.providers.pool import ClientPool
-from llmgateway.providers.sse import iter_sse
-from llmgateway.providers.upstream import UpstreamSession, json_data, lines_of
+from llmgateway.providers.sse import ServerSentEvent, SSEDecoder
+from llmgateway.providers.upstream import UpstreamSession, chunks_of, json_data
 from llmgateway.vocabulary.events import ChatEvent
 from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 
@@ -75,14 +75,22 @@ async def translated_stream(response: aiohttp.ClientResponse, translate: Transla
     """The events of a vendor's SSE answer: each event's JSON data through `translate`
     (inside `translating`, its events `checked`). The stream is read to its end, past a
     `[DONE]`, so the connection goes back to the pool; it is released however it ends."""
-    async for sse in iter_sse(lines_of(response)):
-        if sse.data == "[DONE]":
-            continue
-        data = json_data(sse.data)
-        with translating():
-            events = checked(translate(sse.event, data))
-        for event in events:
+    decoder = SSEDecoder()
+    async for chunk in chunks_of(response):
+        for sse in decoder.feed(chunk):
+            for event in _translated(sse, translate):
+                yield event
+    for sse in decoder.end():
+        for event in _translated(sse, translate):
             yield event
+
+
+def _translated(sse: ServerSentEvent, translate: Translate) -> list[ChatEvent]:
+    if sse.data == "[DONE]":
+        return []
+    data = json_data(sse.data)
+    with translating():
+        return checked(translate(sse.event, data))
 
 
 class StainlessAdapter:

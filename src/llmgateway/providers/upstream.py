@@ -89,18 +89,12 @@ class UpstreamSession:
             await self._session.close()
 
 
-async def lines_of(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """The answer's lines, as they arrive, without their end (`\\n` or `\\r\\n`): read in
-    the chunks the socket gives, not a coroutine a line. The response is released at the end."""
-    pending = b""
+async def chunks_of(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The answer's body in the chunks the socket gives; the response is released at the end."""
     try:
         with transport_errors(str(response.url)):
             async for chunk in response.content.iter_any():
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    yield line.rstrip(b"\r").decode()
-        if pending:
-            yield pending.rstrip(b"\r").decode()
+                yield chunk
     finally:
         response.release()
 
