@@ -74,6 +74,18 @@ def test_sdk_non_streaming(sdk: openai.OpenAI, model: str, openai_emulator: Open
         assert openai_emulator.headers[-1]["authorization"] == f"Bearer {VALID_KEY}"  # the server's key
 
 
+def test_sampling_fields_reach_the_vendor_as_sent(v1_url: str, openai_emulator: OpenAIEmulator) -> None:
+    """Undeclared fields pass through as sent, a null one is left out, max_completion_tokens
+    arrives under OpenAI's name, and none of the gateway's own fields goes upstream."""
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 9,
+            "seed": 3, "logit_bias": {"50256": -100}, "temperature": None, "retries": 0}  # fmt: skip
+    r = httpx.post(f"{v1_url}/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    sent = openai_emulator.requests[-1]
+    assert sent["max_completion_tokens"] == 9 and sent["seed"] == 3 and sent["logit_bias"] == {"50256": -100}
+    assert "temperature" not in sent and "retries" not in sent and "max_tokens" not in sent
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_sdk_streaming_with_usage(sdk: openai.OpenAI, model: str) -> None:
     stream = sdk.chat.completions.create(

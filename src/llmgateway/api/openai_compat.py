@@ -59,10 +59,13 @@ class ChatCompletionBody(GatewayOptions):
     )
 
     def parameters(self) -> dict[str, Any]:
-        fields = self.model_dump(exclude_none=True)
-        params = {k: v for k, v in fields.items() if k not in _NOT_PARAMETERS}
-        if "max_completion_tokens" in params:  # the gateway's name for it is max_tokens
-            params["max_tokens"] = params.pop("max_completion_tokens")
+        """The sampling fields: the body's undeclared ones as sent, and max_completion_tokens
+        (the gateway's name for it is max_tokens). Read from the extras, not a dump of the
+        whole body, which would copy every message again."""
+        extra = self.model_extra or {}
+        params = {k: v for k, v in extra.items() if v is not None and k not in _NOT_PARAMETERS}
+        if self.max_completion_tokens is not None:
+            params["max_tokens"] = self.max_completion_tokens
         return params
 
 
