@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.emulators.base import EmulatorState
+from tests.emulators.base import EmulatorState, Fault
 from tests.emulators.server import serve_in_thread
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
@@ -293,3 +293,17 @@ def test_the_upstream_call_goes_through_the_operators_proxy(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-proxied-0123456789")
     httpx.post(f"{gateway_factory()}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": "hi", "retries": 0})
     assert server.hits == ["POST /v1/chat/completions"]
+
+
+def test_a_cookie_a_vendor_sets_is_never_sent_back(
+    gateway_factory: Callable[..., str], openai_emulator: EmulatorState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's calls share one connection pool: a cookie one call's answer set (a
+    vendor's session, a load balancer's) must not go out with the next client's call."""
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_emulator.base_url.replace("127.0.0.1", "localhost"))  # type: ignore[attr-defined]
+    url = gateway_factory()
+    body = {"model": "gpt-4o-mini", "chat_input": "hi", "retries": 0}
+    openai_emulator.faults.append(Fault("status", status=429, headers={"set-cookie": "vendor_session=abc; Path=/"}))
+    assert httpx.post(f"{url}/api/engine/chat/openai", json=body).status_code == 429
+    assert httpx.post(f"{url}/api/engine/chat/openai", json=body).status_code == 200
+    assert [headers.get("cookie") for headers in openai_emulator.headers[-2:]] == [None, None]

@@ -51,7 +51,9 @@ class UpstreamSession:
     def _pool(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=2000, keepalive_timeout=60, ssl=httpx2.create_ssl_context())
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            # No cookie jar: a cookie a vendor set on one client's call must not ride along
+            # on another's (and no cookie filtering on every request).
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     def _proxy_for(self, url: str) -> str | None:
