@@ -189,6 +189,32 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
     assert out.strip() == f"[] {warmed}"
 
 
+HEAP_PROBE = """
+import asyncio, gc
+from llmgateway.api.app import create_app
+
+app = create_app()
+
+async def main():
+    async with app.router.lifespan_context(app):
+        serving = gc.get_freeze_count()  # the server would be answering now
+        await app.state.warming
+        print(serving, gc.get_freeze_count() > 100_000, gc.get_threshold())
+
+asyncio.run(main())
+"""
+
+
+def test_once_warm_the_start_up_heap_is_frozen(tmp_path: Path) -> None:
+    """After the warm-up the objects start-up left alive are out of the collector's
+    generations, and the young generation is collected in larger batches (api/heap.py)."""
+    env = {**os.environ, "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-configured",
+           "LLMGATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"}  # fmt: skip
+    out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", HEAP_PROBE], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "0 True (20000, 50, 100)"
+
+
 def test_start_banner_says_where_to_go_what_is_ready_and_where_records_go(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:  # fmt: skip
     with served(tmp_path, HOME=str(tmp_path)) as (port, _process):
         log = (tmp_path / "server.log").read_text()

@@ -30,6 +30,7 @@ from llmgateway.api.banner import startup_banner
 from llmgateway.api.docs import install_docs
 from llmgateway.api.draining import drain_on_sigterm
 from llmgateway.api.errors import install_error_handlers
+from llmgateway.api.heap import settle_after_start
 from llmgateway.api.intake import RequestIntakeMiddleware
 from llmgateway.catalog import load_catalog
 from llmgateway.core.cache import response_cache
@@ -44,6 +45,12 @@ from llmgateway.settings import Settings, get_settings
 from llmgateway.shared import redis_state
 from llmgateway.tracking.tracker import Tracker
 from llmgateway.version import __version__
+
+
+async def warm_up_then_settle(gateway: Gateway, readiness: dict[str, list[str]]) -> None:
+    """Load the configured providers, then freeze what start-up left alive (heap.py)."""
+    await gateway.warm_up(readiness)
+    settle_after_start()
 
 
 def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> FastAPI:
@@ -74,7 +81,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         readiness = gateway.readiness_at_start()  # read once: for the banner and the warm-up
         if settings.log_level in ("debug", "info"):
             print(startup_banner(gateway, readiness, settings.host, settings.port), file=sys.stderr, flush=True)
-        app.state.warming = warming = asyncio.create_task(gateway.warm_up(readiness), name="llmgateway-warm-up")
+        app.state.warming = warming = asyncio.create_task(warm_up_then_settle(gateway, readiness), name="llmgateway-warm-up")
         stop_draining = drain_on_sigterm(app.state, settings.drain_s)
         try:
             yield
