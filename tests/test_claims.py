@@ -135,6 +135,12 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "Bedrock and Vertex AI are ready only with a credential source": (
         "test_core_units.py::test_bedrock_is_ready_only_when_its_credential_chain_has_a_source",
         "test_core_units.py::test_vertex_is_ready_only_with_application_default_credentials"),
+    "upstream calls: no redirect followed, no cookie kept, the environment's proxy taken": (
+        "test_client_input_channel.py::test_an_upstream_redirect_is_not_followed_with_the_key",
+        "test_client_input_channel.py::test_a_cookie_a_vendor_sets_is_never_sent_back",
+        "test_client_input_channel.py::test_the_upstream_call_goes_through_the_operators_proxy"),
+    "once warm, the start-up heap is frozen out of the collector's generations": (
+        "test_serve_cli.py::test_once_warm_the_start_up_heap_is_frozen",),
     "an unreachable upstream is named by its origin": (
         "test_engine_api.py::test_an_unreachable_upstream_is_named_by_its_origin_only",),
     "the cache: hits cost nothing and save the original cost; streamed hits replay the same chunks": (
