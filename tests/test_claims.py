@@ -139,6 +139,10 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_client_input_channel.py::test_an_upstream_redirect_is_not_followed_with_the_key",
         "test_client_input_channel.py::test_a_cookie_a_vendor_sets_is_never_sent_back",
         "test_client_input_channel.py::test_the_upstream_call_goes_through_the_operators_proxy"),
+    "the SDK prepares each endpoint's URL, auth and headers once; nothing of one request is kept": (
+        "test_upstream_endpoints.py::test_openai_prepares_its_url_key_and_headers_once",
+        "test_upstream_endpoints.py::test_azure_names_the_deployment_and_version_and_sends_its_api_key",
+        "test_upstream_endpoints.py::test_an_idempotency_key_the_sdk_adds_is_not_kept_for_later_calls"),
     "once warm, the start-up heap is frozen out of the collector's generations": (
         "test_serve_cli.py::test_once_warm_the_start_up_heap_is_frozen",),
     "an unreachable upstream is named by its origin": (

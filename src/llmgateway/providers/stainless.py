@@ -29,8 +29,9 @@ from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest, key_of
 # How an adapter reads one server-sent event (its name, its JSON data) as events.
 Translate = Callable[[str, Any], Iterable[ChatEvent]]
 
-# Headers of a built request that belong to that one request, not to the endpoint.
-_PER_REQUEST_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
+# Headers of a built request that belong to that one request, not to the endpoint (an
+# idempotency key above all: kept, it would make every later call a repeat of the first).
+_PER_REQUEST_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding", "idempotency-key"})
 # Prepared endpoints a client keeps (a path and a model each), before it starts again.
 _MAX_PREPARED = 64
 
@@ -53,7 +54,9 @@ class Endpoints:
     async def prepared(self, path: str, model: str) -> Endpoint:
         endpoint = self._prepared.get((path, model))
         if endpoint is None:
-            options = self._sdk._models.FinalRequestOptions.construct(method="post", url=path, json_data={"model": model})
+            options = self._sdk._models.FinalRequestOptions.construct(
+                method="post", url=path, json_data={"model": model}, timeout=self._client.timeout
+            )
             request = self._client._build_request(await self._client._prepare_options(options))
             headers = {name.lower(): value for name, value in request.headers.items()}
             endpoint = Endpoint(str(request.url), {k: v for k, v in headers.items() if k not in _PER_REQUEST_HEADERS})

@@ -41,7 +41,7 @@ class UpstreamSession:
 
     Proxies come from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as the SDKs' own
     clients take them, looked up once per URL: aiohttp's `trust_env` would read them and
-    ~/.netrc again on every request, in a thread (a fifth of a request's CPU)."""
+    ~/.netrc again on every request, in a thread (a sixth to a quarter of a request's CPU)."""
 
     def __init__(self, connect_timeout_s: float, read_timeout_s: float) -> None:
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout_s, sock_read=read_timeout_s)
