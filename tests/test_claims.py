@@ -143,6 +143,9 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_upstream_endpoints.py::test_openai_prepares_its_url_key_and_headers_once",
         "test_upstream_endpoints.py::test_azure_names_the_deployment_and_version_and_sends_its_api_key",
         "test_upstream_endpoints.py::test_an_idempotency_key_the_sdk_adds_is_not_kept_for_later_calls"),
+    "the chat routes, served outside FastAPI's handler, refuse bodies as FastAPI did and record them": (
+        "test_chat_routes.py::test_a_refused_body_is_answered_as_fastapi_answered_it",
+        "test_chat_routes.py::test_a_refusal_is_recorded_with_the_provider_its_path_names"),
     "once warm, the start-up heap is frozen out of the collector's generations": (
         "test_serve_cli.py::test_once_warm_the_start_up_heap_is_frozen",),
     "an unreachable upstream is named by its origin": (

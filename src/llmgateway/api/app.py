@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -27,11 +28,13 @@ from llmgateway.api import (
 )
 from llmgateway.api.access import AccessMiddleware
 from llmgateway.api.banner import startup_banner
+from llmgateway.api.chat_routes import ChatRoutes
 from llmgateway.api.docs import install_docs
 from llmgateway.api.draining import drain_on_sigterm
 from llmgateway.api.errors import install_error_handlers
 from llmgateway.api.heap import settle_after_start
 from llmgateway.api.intake import RequestIntakeMiddleware
+from llmgateway.api.schemas import EngineChatBody
 from llmgateway.catalog import load_catalog
 from llmgateway.core.cache import response_cache
 from llmgateway.core.gateway import Gateway
@@ -110,7 +113,11 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         redoc_url=None,
     )
     install_error_handlers(app)
-    # Added innermost first: CORS answers preflights, intake stamps and bounds, then access.
+    # Added innermost first: the chat routes, then access; intake stamps and bounds; CORS answers preflights.
+    app.add_middleware(ChatRoutes, routes=[
+        (re.compile(r"/api/engine/chat/(?P<provider>[^/]+)"), EngineChatBody, engine.chat),
+        (re.compile(r"/v1/chat/completions"), openai_compat.ChatCompletionBody, openai_compat.chat_completions),
+    ])  # fmt: skip
     if settings.master_key is not None:
         app.add_middleware(AccessMiddleware, master_key=settings.master_key.get_secret_value())
     app.add_middleware(

@@ -82,6 +82,16 @@ async def _unexpected_error(_: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "the gateway failed unexpectedly; see its log")
 
 
+async def answer_to(request: Request, exc: GatewayError | RequestValidationError | StarletteHTTPException) -> Response:
+    """The answer the installed handlers give `exc`, for the routes served outside FastAPI's
+    handler (chat_routes.py)."""
+    if isinstance(exc, GatewayError):
+        return await _gateway_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return await _validation_error(request, exc)
+    return await _http_error(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
