@@ -173,7 +173,8 @@ def test_generated_upstream_streams_never_get_an_untyped_5xx(
     @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(program=MANGLES, stream=st.booleans())
     @example(program=[(99, "drop", None, 0)], stream=False)  # nothing mangled: a plain answer
-    @example(program=[(1, "truncate", None, 0)], stream=True)  # cut short: a typed 502
+    @example(program=[(1, "truncate", None, 0)], stream=True)  # cut short: an error event
+    @example(program=[(1, "truncate", None, 0)], stream=False)  # cut short: a typed 502, whatever else is drawn
     def one(program: list[tuple[int, str, Any, int]], stream: bool) -> None:
         emulator.faults.clear()
         emulator.faults.append(Fault("mangle", mangle=_mangler(program)))
