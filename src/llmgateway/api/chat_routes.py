@@ -52,18 +52,20 @@ class ChatRoutes:
     async def _serve(scope: Scope, receive: Receive, send: Send, body_model: type[BaseModel], endpoint: Endpoint) -> None:
         request = Request(scope, receive, send)
         try:
-            # from_attributes, as FastAPI validates a body: one that is not an object is refused in its words
-            body = body_model.model_validate(await _decoded_body(request), from_attributes=True)
-        except ValidationError as exc:
-            response = await answer_to(request, RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]))
-        except (RequestValidationError, HTTPException) as exc:
+            body = await _validated_body(request, body_model)
+            response = await endpoint(body=body, request=request, **scope["path_params"])
+        except (GatewayError, RequestValidationError, HTTPException) as exc:  # what FastAPI's handlers answer
             response = await answer_to(request, exc)
-        else:
-            try:
-                response = await endpoint(body=body, request=request, **scope["path_params"])
-            except GatewayError as exc:
-                response = await answer_to(request, exc)
         await response(scope, receive, send)
+
+
+async def _validated_body(request: Request, body_model: type[BaseModel]) -> BaseModel:
+    """The body as the route's model, or FastAPI's refusal of it. `from_attributes`, as FastAPI
+    validates a body: one that is not an object is refused in its words."""
+    try:
+        return body_model.model_validate(await _decoded_body(request), from_attributes=True)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
 
 
 async def _decoded_body(request: Request) -> Any:
