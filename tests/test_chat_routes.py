@@ -4,10 +4,16 @@ The expected answers are what FastAPI's own handler gave for each body."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
+
+from llmgateway.api.app import create_app
+from llmgateway.api.chat_routes import ChatRoutes
+from tests.conftest import make_settings
 
 JSON = {"content-type": "application/json"}
 NOT_AN_OBJECT = "body: Input should be a valid dictionary or object to extract fields from"
@@ -56,3 +62,13 @@ def test_a_refusal_is_recorded_with_the_provider_its_path_names(gateway_url: str
     logs = httpx.get(f"{gateway_url}/api/tracking/logs", params={"limit": 1000}).json()
     refused = [log for log in logs if log["error_type"] == "validation_error" and log["provider"] == "anthropic"]
     assert refused and refused[0]["surface"] == "engine"
+
+
+def test_each_chat_route_is_served_where_fastapi_documents_it(tmp_path: Path) -> None:
+    """The chat routes name their paths twice (for ChatRoutes and for the OpenAPI schema):
+    a path renamed in one place only would leave the route to FastAPI, slower, unnoticed."""
+    app = create_app(make_settings(tmp_path))
+    (chat_routes,) = [m for m in app.user_middleware if m.cls is ChatRoutes]
+    documented = [re.sub(r"\{[^}]+\}", "openai", path) for path, item in app.openapi()["paths"].items() if "post" in item]
+    for pattern, _body_model, _endpoint in chat_routes.kwargs["routes"]:
+        assert [path for path in documented if pattern.fullmatch(path)], pattern.pattern

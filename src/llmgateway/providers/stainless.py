@@ -107,7 +107,7 @@ class StainlessAdapter:
 
     def __init__(self, http_client: httpx2.AsyncClient) -> None:
         self._http = http_client
-        self._upstream = UpstreamSession(http_client.timeout.connect or 10.0, http_client.timeout.read or 600.0)
+        self._upstream = UpstreamSession(http_client.timeout.connect, http_client.timeout.read)
         self._endpoints: ClientPool[Endpoints] = ClientPool(self._new_endpoints)
 
     def _new_endpoints(self, *key: Any) -> Endpoints:

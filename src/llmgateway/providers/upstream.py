@@ -37,13 +37,13 @@ _MAX_URLS = 256
 class UpstreamSession:
     """A provider's connection pool, made on first use (an aiohttp session needs the running
     loop). The connect bound is for opening a connection, the read bound an idle gap between
-    bytes: the gateway enforces each attempt's deadline itself.
+    bytes (None: unbounded, as in httpx): the gateway enforces each attempt's deadline itself.
 
     Proxies come from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as the SDKs' own
     clients take them, looked up once per URL: aiohttp's `trust_env` would read them and
     ~/.netrc again on every request, in a thread (a sixth to a quarter of a request's CPU)."""
 
-    def __init__(self, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(self, connect_timeout_s: float | None, read_timeout_s: float | None) -> None:
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout_s, sock_read=read_timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, str | None] = {}
