@@ -7,7 +7,9 @@ py-spy`), and sums the samples by layer (with the gateway's CPU time a request, 
 reads in milliseconds), then lists the functions with the most own time. Run from the
 repository root:
 
-    .venv/bin/python bench/profile_request.py [--seconds 15] [--concurrency 8] [--stream]
+    .venv/bin/python bench/profile_request.py [--seconds 15] [--concurrency 8] [--stream] [--surface v1]
+
+`--surface v1` drives `/v1/chat/completions` with the same conversation instead of the engine API.
 """
 
 from __future__ import annotations
@@ -75,8 +77,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(url: str, seconds: float, concurrency: int, stream: bool) -> int:
-    body = {"model": "gpt-4o-mini", "chat_input": "Hello! Who are you?", "is_stream": stream}
+# Each surface's path and body for the same conversation.
+SURFACES = {
+    "engine": ("/api/engine/chat/openai", lambda stream: {"model": "gpt-4o-mini", "chat_input": "Hello! Who are you?",
+                                                          "is_stream": stream}),
+    "v1": ("/v1/chat/completions", lambda stream: {"model": "openai/gpt-4o-mini", "stream": stream,
+                                                   "messages": [{"role": "user", "content": "Hello! Who are you?"}]}),
+}  # fmt: skip
+
+
+async def drive(url: str, seconds: float, concurrency: int, stream: bool, surface: str) -> int:
+    path, body_of = SURFACES[surface]
+    body = body_of(stream)
     done = 0
     stop = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
@@ -84,7 +96,7 @@ async def drive(url: str, seconds: float, concurrency: int, stream: bool) -> int
         async def worker() -> None:
             nonlocal done
             while time.monotonic() < stop:
-                r = await client.post("/api/engine/chat/openai", json=body)
+                r = await client.post(path, json=body)
                 assert r.status_code == 200, r.text
                 done += 1
 
@@ -97,6 +109,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--surface", choices=sorted(SURFACES), default="engine")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     work = Path(tempfile.mkdtemp(prefix="llmgateway-profile-"))
@@ -112,12 +125,12 @@ def main() -> None:
     try:
         wait_until_up(f"http://127.0.0.1:{upstream_port}/v1/models")
         wait_until_up(f"{url}/health")
-        asyncio.run(drive(url, 2, args.concurrency, args.stream))  # warm
+        asyncio.run(drive(url, 2, args.concurrency, args.stream, args.surface))  # warm
         raw = work / "profile.txt"
         sampler = subprocess.Popen([py_spy, "record", "--pid", str(gateway.pid), "--duration", str(int(args.seconds)),
                                     "--rate", "500", "--format", "raw", "--output", str(raw), "--nonblocking"])  # fmt: skip
         cpu_before = cpu_seconds(gateway.pid)
-        count = asyncio.run(drive(url, args.seconds, args.concurrency, args.stream))
+        count = asyncio.run(drive(url, args.seconds, args.concurrency, args.stream, args.surface))
         cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) * 1000 / count
         sampler.wait(timeout=60)
     finally:
@@ -135,7 +148,7 @@ def main() -> None:
         functions[frames[-1].rpartition(":")[0] + ")"] += int(samples)
     total = sum(layers.values())
     kind = "streaming" if args.stream else "non-streaming"
-    print(f"{count} {kind} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time;"
+    print(f"{count} {kind} {args.surface} requests in {args.seconds:.0f} s at c={args.concurrency}; {total} samples of the gateway's own time;"
           f" {cpu_ms:.2f} CPU ms a request\n")
     print("| layer (the standard library's work counted for its caller) | share | CPU ms a request |\n|---|---:|---:|")
     for name, samples in layers.most_common():
