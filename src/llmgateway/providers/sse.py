@@ -29,24 +29,33 @@ class SSEDecoder:
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """The events the chunk completes."""
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        return self._events(lines)
+        """The events the chunk completes. The complete lines are decoded at once: a line's
+        end is never inside a UTF-8 character, so only the unfinished line waits as bytes."""
+        buffer = self._pending + chunk
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            self._pending = buffer
+            return []
+        self._pending = buffer[end + 1 :]
+        return self._events(buffer[:end].decode().split("\n"))
 
     def end(self) -> list[ServerSentEvent]:
         """The events the stream's end completes (a last line without its end, an event
         without its blank line)."""
-        events = self._events([self._pending] if self._pending else [])
+        events = self._events([self._pending.decode()] if self._pending else [])
         self._pending = b""
         if self._data:
             events.append(ServerSentEvent(self._event or "message", "\n".join(self._data)))
             self._event, self._data = "", []
         return events
 
-    def _events(self, lines: list[bytes]) -> list[ServerSentEvent]:
+    def _events(self, lines: list[str]) -> list[ServerSentEvent]:
         events = []
-        for raw in lines:
-            line = raw.rstrip(b"\r").decode()
+        for line in lines:
+            line = line.rstrip("\r")
+            if line.startswith("data: "):  # the usual line, first
+                self._data.append(line[6:])
+                continue
             if not line:
                 if self._data:
                     events.append(ServerSentEvent(self._event or "message", "\n".join(self._data)))
