@@ -317,6 +317,55 @@ def _row(i: int) -> dict:
     }
 
 
+def _full_row(i: int) -> dict:
+    """A record with a value of every kind a column holds: JSON objects, lists and nulls,
+    booleans, integers, floats and text."""
+    return {
+        **_row(i), "model_reported": "gpt-4o-mini-2024-07-18", "session_id": None, "error_type": None,
+        "http_status": 200, "chat_input": "Hello", "chat_output": "Hi ✓", "tool_calls": None,
+        "context": [{"role": "user", "content": "Hello"}], "parameters": {"temperature": 0.5, "stop": ["\n"]},
+        "finish_reason": "stop", "input_tokens": 8, "output_tokens": 2, "tokens_estimated": False,
+        "cost_usd": 7.2e-06, "latency_s": 0.25, "attempts": [], "sanitized": True,
+        "metrics": {"cost_usd": 7.2e-06, "tokens_estimated": False, "price_known": True},
+    }  # fmt: skip
+
+
+async def _stored_and_rewritten(store: RequestStore) -> None:
+    """Each value reads back as it was written; a record written again replaces the first,
+    keeping the session id a client attached."""
+    await store.migrate()
+    rows = [_full_row(1), {**_full_row(2), "session_id": "client-session"}]
+    await store.insert_many(rows)
+    stored = {row["id"]: row for row in await store.logs(LogFilter())}
+    for row in rows:
+        assert {name: stored[row["id"]][name] for name in row} == row
+    await store.insert_many([{**_full_row(2), "chat_output": "again"}])
+    again = {row["id"]: row for row in await store.logs(LogFilter())}[rows[1]["id"]]
+    assert again["chat_output"] == "again" and again["session_id"] == "client-session"
+    await store.aclose()
+
+
+async def test_records_are_stored_as_written(database_url: str) -> None:
+    await _stored_and_rewritten(RequestStore(database_url))
+
+
+async def test_records_are_stored_as_written_by_a_driver_that_names_its_placeholders(tmp_path: Path) -> None:
+    """psycopg's `%(name)s`, say: the compiled upsert then binds each row by name."""
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}")
+    await store.engine.dispose()
+    store.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+    inserts: list[tuple[str, Any]] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda _conn, _cursor, sql, params, *_: inserts.append((sql, params)) if sql.startswith("INSERT INTO requests") else None)  # fmt: skip
+    await _stored_and_rewritten(store)
+    # by name, as such a driver takes them (SQLite would also take them in order); one row goes alone
+    bound = [row for _, params in inserts for row in (params if isinstance(params, (list, tuple)) else [params])]
+    assert inserts and all(":chat_output" in sql for sql, _ in inserts) and all(isinstance(row, dict) for row in bound)
+
+
 async def test_full_queue_spills_and_the_spill_is_replayed(tmp_path: Path) -> None:
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
     await store.migrate()
