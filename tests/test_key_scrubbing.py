@@ -113,6 +113,8 @@ def test_log_lines_and_tracebacks_are_scrubbed() -> None:
     logger.addHandler(handler)
     try:
         logger.error("calling with %s", secret)
+        # in pieces shorter than any fragment the scrubber knows: only the whole line shows it
+        logger.error("split across arguments: %s%s%s", secret[:10], secret[10:20], secret[20:])
         try:
             raise RuntimeError(f"the SDK said: key={secret[:16]}")
         except RuntimeError:
@@ -120,5 +122,6 @@ def test_log_lines_and_tracebacks_are_scrubbed() -> None:
     finally:
         logger.removeHandler(handler)
     written = stream.getvalue()
-    assert "calling with [redacted]" in written and "RuntimeError: the SDK said: [redacted]" in written
+    assert "calling with [redacted]" in written and "split across arguments: [redacted]\n" in written
+    assert "RuntimeError: the SDK said: [redacted]" in written
     assert secret[:12] not in written

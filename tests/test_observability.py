@@ -99,6 +99,19 @@ def test_access_log_is_one_json_line_per_request_without_contents(tmp_path: Path
     assert "secret question" not in log and body_key not in log and VALID_KEY not in log
 
 
+def test_with_our_access_log_off_uvicorns_lines_are_written_and_scrubbed(tmp_path: Path, openai_emulator) -> None:
+    """uvicorn's access formatter reads its record's arguments: the scrubbing filter keeps
+    them (scrubbed), so each request still gets its line, not a logging error."""
+    with served(tmp_path, LLMGATEWAY_ACCESS_LOG="false") as (port, _):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            assert c.post(CHAT, json={"model": "gpt-4o-mini", "chat_input": "hi"}).status_code == 200
+            assert c.get("/health", params={"key": VALID_KEY}).status_code == 200
+    log = (tmp_path / "server.log").read_text()
+    assert "Logging error" not in log and VALID_KEY not in log
+    assert f'"POST {CHAT} HTTP/1.1" 200' in log
+    assert re.search(r'"GET /health\?\S*redacted\S* HTTP/1.1" 200', log)
+
+
 def test_access_log_carries_contents_only_when_asked(tmp_path: Path, openai_emulator) -> None:
     with served(tmp_path, LLMGATEWAY_ACCESS_LOG_CONTENTS="true") as (port, _):
         body = {"model": "gpt-4o-mini", "chat_input": "the question", "api_key": VALID_KEY}

@@ -91,19 +91,43 @@ class SecretScrubber:
 
 
 class ScrubbingFilter(logging.Filter):
-    """Scrubs every log record a handler writes (message, arguments and traceback)."""
+    """Scrubs every log record a handler writes (message, arguments and traceback).
+
+    A record keeps its arguments, each scrubbed, rather than being flattened into its
+    message: a formatter may read them (uvicorn's access formatter unpacks the client, method,
+    path, version and status from them, and fails on a record without). Only a secret that no
+    single argument holds (split across two) flattens the record."""
 
     def __init__(self, scrubber: SecretScrubber) -> None:
         super().__init__()
         self._scrubber = scrubber
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._scrubber.scrub(record.getMessage())
-        record.args = None
+        message = record.getMessage()
+        scrubbed = self._scrubber.scrub(message)
+        if scrubbed != message:
+            if not (isinstance(record.args, tuple) and self._scrubbed_in_place(record, scrubbed)):
+                record.msg, record.args = scrubbed, None
         if record.exc_info:
             record.exc_text = self._scrubber.scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None
         return True
+
+    def _scrubbed_in_place(self, record: logging.LogRecord, scrubbed: str) -> bool:
+        """Scrub the record's format and each argument; whether it now reads as `scrubbed`."""
+        record.msg = self._scrubber.scrub(str(record.msg))
+        record.args = tuple(self._scrubbed_argument(arg) for arg in record.args or ())
+        try:
+            return record.getMessage() == scrubbed
+        except (TypeError, ValueError):  # an argument's text where the format wants a number
+            return False
+
+    def _scrubbed_argument(self, argument: object) -> object:
+        """The argument as it was when it holds no secret (a number stays a number for `%d`),
+        else its text, scrubbed."""
+        text = argument if isinstance(argument, str) else str(argument)
+        scrubbed = self._scrubber.scrub(text)
+        return argument if scrubbed == text else scrubbed
 
 
 def scrub_logs(scrubber: SecretScrubber) -> None:
