@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from llmgateway.version import __version__
+from llmgateway.workers import spreads_connections
 from tests.conftest import ENTRY_POINT, SSE, free_port, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, OpenAIEmulator
 from tests.test_engine_api import REFERENCE_KEYS, REFERENCE_METRICS
@@ -85,9 +87,32 @@ def _children(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]  # fmt: skip
 
 
+def _listening_sockets(port: int) -> set[str]:
+    """The inodes of the IPv4 sockets listening on `port` (Linux /proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(fields[9])
+    return inodes
+
+
+def _sockets_of(pid: int) -> set[str]:
+    """The inodes of the sockets process `pid` holds open (a descriptor closed meanwhile is skipped)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    return inodes
+
+
+@pytest.mark.skipif(not spreads_connections(), reason="SO_REUSEPORT spreads connections on Linux only")
 def test_serve_takes_host_port_and_workers_from_the_environment(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
     """LLMGATEWAY_HOST, LLMGATEWAY_PORT and LLMGATEWAY_WORKERS, with no option given: two
-    worker processes serve the port, each answering (the access log names the worker)."""
+    worker processes serve the port, each listening on a socket of its own, so that new
+    connections are spread over both (the access log names the worker that answered)."""
     port = free_port()
     env = {**os.environ, "LLMGATEWAY_HOST": "127.0.0.1", "LLMGATEWAY_PORT": str(port), "LLMGATEWAY_WORKERS": "2"}
     with open(tmp_path / "server.log", "wb") as log:
@@ -95,12 +120,15 @@ def test_serve_takes_host_port_and_workers_from_the_environment(tmp_path: Path, 
         try:
             deadline = time.monotonic() + 60
             workers: list[int] = []
-            while len(workers) < 2 or not _answers(f"http://127.0.0.1:{port}/health"):
+            while len(workers) < 2 or len(_listening_sockets(port)) < 2 or not _answers(f"http://127.0.0.1:{port}/health"):
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
                 workers = [pid for pid in _children(process.pid) if "llmgateway" in _cmdline(pid) or "spawn" in _cmdline(pid)]
                 time.sleep(0.1)
             assert len(workers) == 2
-            for i in range(40):  # a new connection each: the kernel hands them to either worker
+            listening = _listening_sockets(port)
+            assert [len(listening & _sockets_of(pid)) for pid in workers] == [1, 1]
+            assert not listening & _sockets_of(workers[0]) & _sockets_of(workers[1])
+            for i in range(40):  # a new connection each: the kernel spreads them by their addresses
                 r = httpx.post(f"http://127.0.0.1:{port}/api/engine/chat/openai", json={"model": "gpt-4o-mini", "chat_input": f"n{i}"})
                 assert r.status_code == 200
         finally:
@@ -108,7 +136,19 @@ def test_serve_takes_host_port_and_workers_from_the_environment(tmp_path: Path, 
             process.wait(timeout=60)
     lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
     serving = {line["pid"] for line in lines if line["path"] == "/api/engine/chat/openai"}
-    assert serving <= set(workers) and len(serving) >= 1
+    assert serving == set(workers)  # all 40 on one worker: one chance in 2**39
+
+
+def test_a_second_gateway_on_a_port_in_use_does_not_start(tmp_path: Path, openai_emulator: OpenAIEmulator) -> None:
+    """Workers that bind their own sockets must not share a port with another server, not
+    even with a gateway whose workers bind theirs too: the second `llmgateway serve --workers 2`
+    on a port already served exits, as one worker would."""
+    with served(tmp_path, LLMGATEWAY_WORKERS="2") as (port, _process):
+        second = subprocess.run([str(ENTRY_POINT), "serve", "--port", str(port), "--workers", "2"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode == 3, second.stderr
+        assert "Address already in use" in second.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
 
 
 def _cmdline(pid: int) -> str:
@@ -165,7 +205,8 @@ async def main():
     async with app.router.lifespan_context(app):
         serving = [m for m in SDKS if m in sys.modules]  # the server would be answering now
         await app.state.warming
-        print(serving, [m for m in SDKS if m in sys.modules], sorted(app.state.gateway.adapters._adapters))
+        print(serving, [m for m in SDKS if m in sys.modules], sorted(app.state.gateway.adapters._adapters),
+              "tokenizer:", "tiktoken" in sys.modules)
 
 asyncio.run(main())
 """
@@ -181,12 +222,13 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
 ) -> None:
     """The server is up before any vendor SDK is imported; then only the providers the operator
     configured are loaded, so an unused provider costs no start-up time or memory: Ollama,
-    ready on its default local address, waits for its first request unless OLLAMA_HOST is set."""
+    ready on its default local address, waits for its first request unless OLLAMA_HOST is set.
+    The tokenizer too waits for the first count a vendor did not report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE", "OLLAMA"))}  # fmt: skip
     env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}", **ollama_env)  # fmt: skip
     out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert out.strip() == f"[] {warmed}"
+    assert out.strip() == f"[] {warmed} tokenizer: False"
 
 
 HEAP_PROBE = """

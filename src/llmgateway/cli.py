@@ -17,14 +17,16 @@ from llmgateway.version import __version__
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from llmgateway.workers import serve_workers, spreads_connections
+
     settings = get_settings()
     host, port = args.host or settings.host, args.port or settings.port
     # The workers read their settings afresh: they learn the address they serve on (for the
     # start banner) from the environment, as they would from the operator.
     os.environ.update(LLMGATEWAY_HOST=host, LLMGATEWAY_PORT=str(port))
     get_settings.cache_clear()
-    uvicorn.run(
-        "llmgateway.api.app:create_app",
+    server: dict[str, Any] = dict(
+        app="llmgateway.api.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -34,6 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         http="llmgateway.api.http_protocol:BoundedHeadHttpProtocol",
     )
+    if server["workers"] > 1 and spreads_connections():
+        serve_workers(uvicorn.Config(**server))
+    else:
+        uvicorn.run(**server)
     return 0
 
 

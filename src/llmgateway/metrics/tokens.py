@@ -14,12 +14,13 @@ import io
 import threading
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
-
-import tiktoken
+from typing import TYPE_CHECKING, Any, Iterable
 
 from llmgateway.errors import ConfigurationError
 from llmgateway.vocabulary.requests import message_text
+
+if TYPE_CHECKING:  # imported on the first estimate: a process that never estimates saves its 1.4 MiB
+    import tiktoken
 
 _ENDOFTEXT = "<|endoftext|>"
 _ENDOFPROMPT = "<|endofprompt|>"
@@ -77,6 +78,8 @@ def _encoding_unlocked(name: str) -> tiktoken.Encoding:
     if actual != expected_sha256:
         raise ConfigurationError(f"the shipped {name} file is corrupt: sha256 {actual}, expected {expected_sha256}")
     ranks = _ranks(data)
+    import tiktoken
+
     loaded = tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special_tokens)
     # The Encoding keeps the ranks only to pickle itself, which the gateway never does: its
     # (Rust) tokenizer has copied them. Emptied, they stop holding ~30 MiB for o200k_base in
