@@ -21,7 +21,16 @@ from llmgateway.settings import Settings
 from llmgateway.tracking import store as store_module
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import LogFilter, RequestStore
-from tests.conftest import SSE, _postgres_admin, free_port, make_settings, new_writer, running_gateway, served
+from tests.conftest import (
+    SSE,
+    _postgres_admin,
+    free_port,
+    make_settings,
+    new_writer,
+    postgres_database,
+    running_gateway,
+    served,
+)
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 
 CHAT = "/api/engine/chat/openai"
@@ -470,6 +479,69 @@ def test_schema_head_is_the_newest_migration() -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(store_module.__file__).with_name("migrations")))
     assert ScriptDirectory.from_config(config).get_current_head() == store_module.SCHEMA_HEAD
+
+
+def _schema_of(connection: Any) -> dict[str, Any]:
+    """Every table's columns, primary key, indexes, unique constraints and foreign keys, as
+    the database itself reports them (column order aside: a migration appends its columns)."""
+    import sqlalchemy
+
+    inspector = sqlalchemy.inspect(connection)
+    schema = {}
+    for table in inspector.get_table_names():
+        schema[table] = {
+            "columns": sorted((c["name"], str(c["type"]), c["nullable"], str(c.get("default")), bool(c.get("identity")))
+                              for c in inspector.get_columns(table)),  # fmt: skip
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)),
+            "foreign keys": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                                   for f in inspector.get_foreign_keys(table)),  # fmt: skip
+        }
+    schema["alembic_version rows"] = [tuple(row) for row in connection.exec_driver_sql("SELECT * FROM alembic_version")]
+    return schema
+
+
+async def _migrated_by_alembic(url: str) -> dict[str, Any]:
+    from alembic import command
+    from alembic.config import Config
+
+    def upgrade(connection: Any) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(Path(store_module.__file__).with_name("migrations")))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    store = RequestStore(url)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(upgrade)
+    async with store.engine.connect() as conn:
+        schema = await conn.run_sync(_schema_of)
+    await store.aclose()
+    return schema
+
+
+async def _created_by_the_store(url: str) -> dict[str, Any]:
+    store = RequestStore(url)
+    await store.migrate()
+    async with store.engine.connect() as conn:
+        schema = await conn.run_sync(_schema_of)
+    await store.aclose()
+    return schema
+
+
+def test_a_new_database_is_given_the_schema_the_migrations_make(database_url: str, tmp_path: Path) -> None:
+    """An empty database is created from the tables (schema.py) and stamped at the head, not
+    migrated step by step: the schema it gets is the one every migration in turn makes, table
+    by table, column by column, index by index, on SQLite and on PostgreSQL."""
+    created = asyncio.run(_created_by_the_store(database_url))
+    if database_url.startswith("sqlite"):
+        migrated = asyncio.run(_migrated_by_alembic(f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"))
+    else:
+        with postgres_database() as other:
+            migrated = asyncio.run(_migrated_by_alembic(other))
+    assert created == migrated
+    assert created["alembic_version rows"] == [(store_module.SCHEMA_HEAD,)]
 
 
 async def test_a_database_two_revisions_behind_is_migrated_at_start(tmp_path: Path) -> None:

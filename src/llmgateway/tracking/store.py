@@ -13,7 +13,23 @@ from importlib import resources
 from typing import Any, AsyncIterator
 
 import orjson
-from sqlalchemy import JSON, Connection, case, event, func, inspect, literal_column, null, select, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    case,
+    event,
+    func,
+    inspect,
+    literal_column,
+    null,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,7 +44,7 @@ from llmgateway.tracking.aggregates import (
     timeseries_query,
     totals_query,
 )
-from llmgateway.tracking.schema import conversations, requests, teams, virtual_keys
+from llmgateway.tracking.schema import conversations, metadata, requests, teams, virtual_keys
 
 logger = logging.getLogger("llmgateway.tracking")
 
@@ -55,11 +71,28 @@ class LogFilter:
 # import and script loading cost a tenth of a second and 11 MiB); the tests hold this to the scripts.
 SCHEMA_HEAD = "0009"
 
+# Alembic's own table, as `alembic stamp` makes it.
+_alembic_version = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
 
 def _upgrade_to_head(connection: Connection) -> None:
-    if inspect(connection).has_table("alembic_version"):
-        if connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD:
+    """Bring the schema to SCHEMA_HEAD. An empty database is given the tables as they stand
+    (schema.py) and stamped at the head, as Alembic's own recipe for a new database does: no
+    Alembic import and no replay of every migration. One with tables is migrated."""
+    inspector = inspect(connection)
+    if inspector.has_table("alembic_version"):
+        if connection.execute(select(_alembic_version.c.version_num)).scalar() == SCHEMA_HEAD:
             return
+    elif not inspector.get_table_names():
+        metadata.create_all(connection)
+        _alembic_version.create(connection)
+        connection.execute(_alembic_version.insert().values(version_num=SCHEMA_HEAD))
+        return
     from alembic import command
     from alembic.config import Config
 
