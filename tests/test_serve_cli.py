@@ -206,7 +206,8 @@ async def main():
         serving = [m for m in SDKS if m in sys.modules]  # the server would be answering now
         await app.state.warming
         print(serving, [m for m in SDKS if m in sys.modules], sorted(app.state.gateway.adapters._adapters),
-              "tokenizer:", "tiktoken" in sys.modules, "alembic:", "alembic" in sys.modules)
+              "tokenizer:", "tiktoken" in sys.modules, "alembic:", "alembic" in sys.modules,
+              "tracing SDK:", "opentelemetry.sdk" in sys.modules)
 
 asyncio.run(main())
 """
@@ -223,13 +224,14 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
     """The server is up before any vendor SDK is imported; then only the providers the operator
     configured are loaded, so an unused provider costs no start-up time or memory: Ollama,
     ready on its default local address, waits for its first request unless OLLAMA_HOST is set.
-    The tokenizer too waits for the first count a vendor did not report, and a new request
-    log is created without Alembic (test_tracking.py holds its schema to the migrations')."""
+    The tokenizer too waits for the first count a vendor did not report, a new request log is
+    created without Alembic (test_tracking.py holds its schema to the migrations'), and the
+    tracing SDK is not imported while tracing is off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE", "OLLAMA"))}  # fmt: skip
     env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}", **ollama_env)  # fmt: skip
     out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert out.strip() == f"[] {warmed} tokenizer: False alembic: False"
+    assert out.strip() == f"[] {warmed} tokenizer: False alembic: False tracing SDK: False"
 
 
 HEAP_PROBE = """

@@ -7,10 +7,9 @@ import re
 import sys
 import time
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from fastapi import FastAPI
-from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
@@ -48,6 +47,9 @@ from llmgateway.settings import Settings, get_settings
 from llmgateway.shared import redis_state
 from llmgateway.tracking.tracker import Tracker
 from llmgateway.version import __version__
+
+if TYPE_CHECKING:  # the tracing SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 async def warm_up_then_settle(gateway: Gateway, readiness: dict[str, list[str]]) -> None:

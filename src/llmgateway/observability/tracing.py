@@ -10,13 +10,15 @@ Off, the tracer is OpenTelemetry's no-op one, which costs next to nothing.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from llmgateway.version import __version__
+
+if TYPE_CHECKING:  # the SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 _NOOP = trace.NoOpTracer()
 
@@ -29,6 +31,10 @@ def build_tracer(enabled: bool, exporter: SpanExporter | None = None) -> tuple[t
     """
     if not enabled:
         return _NOOP, None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "llmgateway"),
                                 "service.version": __version__})  # fmt: skip
     provider = TracerProvider(resource=resource)
