@@ -89,7 +89,7 @@ class _Translating:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
-        if exc is not None and isinstance(exc, _UNREADABLE):
+        if isinstance(exc, _UNREADABLE):
             raise upstream_protocol_error(exc) from exc
         return False
 

@@ -84,11 +84,11 @@ def _upgrade_to_head(connection: Connection) -> None:
     """Bring the schema to SCHEMA_HEAD. An empty database is given the tables as they stand
     (schema.py) and stamped at the head, as Alembic's own recipe for a new database does: no
     Alembic import and no replay of every migration. One with tables is migrated."""
-    inspector = inspect(connection)
-    if inspector.has_table("alembic_version"):
+    tables = inspect(connection).get_table_names()
+    if "alembic_version" in tables:
         if connection.execute(select(_alembic_version.c.version_num)).scalar() == SCHEMA_HEAD:
             return
-    elif not inspector.get_table_names():
+    elif not tables:
         metadata.create_all(connection)
         _alembic_version.create(connection)
         connection.execute(_alembic_version.insert().values(version_num=SCHEMA_HEAD))
