@@ -1,12 +1,18 @@
 """The HTTP/1.1 protocol the server runs: uvicorn's httptools protocol, with the request
-head bounded (`LLMGATEWAY_MAX_HEADER_BYTES`).
+head bounded (`LLMGATEWAY_MAX_HEADER_BYTES`) and its writes coalesced.
 
 httptools buffers a header until it is complete, so the bound is counted on the bytes that
 arrive before the head ends: past it the client gets a 431 and the connection closes.
+
+uvicorn writes a response's head, then each body message, with a transport write (a send to the
+socket) of its own. The connection's writes made in one turn of the event loop leave together
+instead, at the end of that turn: a JSON answer's head and body in one send, and the chunks of a
+streamed answer that arrived from upstream in one read.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -16,12 +22,48 @@ from llmgateway.errors import error_body
 from llmgateway.settings import get_settings
 
 
+class CoalescingTransport:
+    """The connection's transport, its writes in one turn of the loop sent as one.
+
+    Everything but writing and closing goes to the socket's transport unchanged; closing sends
+    what is held first.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._send_held)
+        self._held.append(data)
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, []
+        if len(held) == 1:
+            self._transport.write(held[0])
+        elif held:
+            self._transport.write(b"".join(held))
+
+    def close(self) -> None:
+        self._send_held()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedHeadHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._max_head_bytes = get_settings().max_header_bytes
         self._head_bytes = 0
         self._head_done = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         if self._head_done:

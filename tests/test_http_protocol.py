@@ -1,0 +1,108 @@
+"""The server's HTTP protocol sends a connection's writes of one turn of the event loop together:
+a JSON answer's head and body in one send, a streamed answer's chunks that were ready together
+in one send, each chunk still framed on its own; nothing held is lost when the connection closes.
+
+The protocol is driven as uvicorn drives it, with a transport that records each write (each
+would be one send to the socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from llmgateway.api.http_protocol import BoundedHeadHttpProtocol
+
+REQUEST = b"GET / HTTP/1.1\r\nhost: gateway\r\n\r\n"
+
+
+class RecordingTransport(asyncio.Transport):
+    """What the socket would have been sent, one entry a write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        assert not self.closed, "written after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def json_answer(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"11")]})
+    await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+
+async def streamed_answer(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    for text in (b"data: one\n\n", b"data: two\n\n"):  # ready together, as from one upstream read
+        await send({"type": "http.response.body", "body": text, "more_body": True})
+    await asyncio.sleep(0.01)  # the next arrives later
+    await send({"type": "http.response.body", "body": b"data: three\n\n", "more_body": False})
+
+
+async def closing_answer(scope, receive, send) -> None:
+    await send({
+        "type": "http.response.start", "status": 200,
+        "headers": [(b"content-length", b"4"), (b"connection", b"close")],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": b"last"})
+
+
+async def served(app) -> RecordingTransport:
+    config = uvicorn.Config(app=app, lifespan="off", log_level="warning")
+    config.load()
+    protocol = BoundedHeadHttpProtocol(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(REQUEST)
+    for _ in range(50):
+        await asyncio.sleep(0.005)
+        if protocol.cycle is not None and protocol.cycle.response_complete:
+            break
+    await asyncio.sleep(0.005)  # the turn that sends what was held
+    if protocol.timeout_keep_alive_task is not None:
+        protocol.timeout_keep_alive_task.cancel()
+    return transport
+
+
+async def test_a_json_answer_leaves_in_one_send() -> None:
+    transport = await served(json_answer)
+    assert len(transport.writes) == 1, transport.writes
+    (sent,) = transport.writes
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and sent.endswith(b'\r\n\r\n{"ok":true}')
+
+
+async def test_chunks_ready_together_leave_together_each_framed_on_its_own() -> None:
+    transport = await served(streamed_answer)
+    assert len(transport.writes) == 2, transport.writes
+    first, second = transport.writes
+    head, _, chunks = first.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head
+    assert chunks == b"b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n"
+    assert second == b"d\r\ndata: three\n\n\r\n0\r\n\r\n"
+
+
+async def test_what_is_held_is_sent_before_the_connection_closes() -> None:
+    transport = await served(closing_answer)
+    assert transport.closed
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\nlast"), transport.writes
