@@ -1,6 +1,7 @@
 """The server's HTTP protocol sends a connection's writes of one turn of the event loop together:
 a JSON answer's head and body in one send, a streamed answer's chunks that were ready together
-in one send, each chunk still framed on its own; nothing held is lost when the connection closes.
+in one send, each chunk still framed on its own. A complete answer leaves at once, before the
+application's work after it; nothing held is lost when the connection closes.
 
 The protocol is driven as uvicorn drives it, with a transport that records each write (each
 would be one send to the socket).
@@ -68,11 +69,23 @@ async def closing_answer(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"last"})
 
 
+SENT_WHEN_THE_ANSWER_WAS_COMPLETE: list[bytes] = []
+
+
+async def json_answer_then_work(scope, receive, send) -> None:
+    await json_answer(scope, receive, send)
+    SENT_WHEN_THE_ANSWER_WAS_COMPLETE.extend(RECORDING[0].writes)  # then the access line, the teardown ...
+
+
+RECORDING: list[RecordingTransport] = []
+
+
 async def served(app) -> RecordingTransport:
     config = uvicorn.Config(app=app, lifespan="off", log_level="warning")
     config.load()
     protocol = BoundedHeadHttpProtocol(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
+    RECORDING[:] = [transport]
     protocol.connection_made(transport)
     protocol.data_received(REQUEST)
     for _ in range(50):
@@ -106,3 +119,10 @@ async def test_what_is_held_is_sent_before_the_connection_closes() -> None:
     transport = await served(closing_answer)
     assert transport.closed
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\nlast"), transport.writes
+
+
+async def test_a_complete_answer_leaves_before_the_work_after_it() -> None:
+    SENT_WHEN_THE_ANSWER_WAS_COMPLETE.clear()
+    transport = await served(json_answer_then_work)
+    assert SENT_WHEN_THE_ANSWER_WAS_COMPLETE == transport.writes
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b'{"ok":true}')

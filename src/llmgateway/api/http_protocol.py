@@ -7,7 +7,9 @@ arrive before the head ends: past it the client gets a 431 and the connection cl
 uvicorn writes a response's head, then each body message, with a transport write (a send to the
 socket) of its own. The connection's writes made in one turn of the event loop leave together
 instead, at the end of that turn: a JSON answer's head and body in one send, and the chunks of a
-streamed answer that arrived from upstream in one read.
+streamed answer that arrived from upstream in one read. An answer's last bytes leave as soon as
+it is complete, before the work that follows it in the same turn (the access line, the request's
+teardown).
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ class CoalescingTransport:
 
     def write(self, data: bytes) -> None:
         if not self._held:
-            self._loop.call_soon(self._send_held)
+            self._loop.call_soon(self.send_held)
         self._held.append(data)
 
-    def _send_held(self) -> None:
+    def send_held(self) -> None:
         held, self._held = self._held, []
         if len(held) == 1:
             self._transport.write(held[0])
@@ -47,7 +49,7 @@ class CoalescingTransport:
             self._transport.write(b"".join(held))
 
     def close(self) -> None:
-        self._send_held()
+        self.send_held()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -77,6 +79,10 @@ class BoundedHeadHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_done = True
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self.transport.send_held()  # type: ignore[attr-defined]
+        super().on_response_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
