@@ -19,6 +19,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from llmgateway.api.app import create_app
+from llmgateway.cli import HTTP_PROTOCOL
 from llmgateway.settings import Settings, reset_settings
 from tests.emulators.anthropic import AnthropicEmulator
 from tests.emulators.base import EmulatorState
@@ -263,7 +264,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., str]]:
     started: list[ThreadServer] = []
 
     def start(**overrides: Any) -> str:
-        server = ThreadServer(create_app(make_settings(tmp_path, **overrides)), lifespan="on")
+        server = ThreadServer(create_app(make_settings(tmp_path, **overrides)), lifespan="on", http=HTTP_PROTOCOL)
         started.append(server)
         return server.url
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from llmgateway.api.departures import DEPARTURE_EXTENSION
 from llmgateway.api.http_protocol import BoundedHeadHttpProtocol
 
 REQUEST = b"GET / HTTP/1.1\r\nhost: gateway\r\n\r\n"
@@ -80,10 +82,14 @@ async def json_answer_then_work(scope, receive, send) -> None:
 RECORDING: list[RecordingTransport] = []
 
 
-async def served(app) -> RecordingTransport:
+def protocol_for(app) -> BoundedHeadHttpProtocol:
     config = uvicorn.Config(app=app, lifespan="off", log_level="warning")
     config.load()
-    protocol = BoundedHeadHttpProtocol(config=config, server_state=ServerState(), app_state={})
+    return BoundedHeadHttpProtocol(config=config, server_state=ServerState(), app_state={})
+
+
+async def served(app) -> RecordingTransport:
+    protocol = protocol_for(app)
     transport = RecordingTransport()
     RECORDING[:] = [transport]
     protocol.connection_made(transport)
@@ -126,3 +132,23 @@ async def test_a_complete_answer_leaves_before_the_work_after_it() -> None:
     transport = await served(json_answer_then_work)
     assert SENT_WHEN_THE_ANSWER_WAS_COMPLETE == transport.writes
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b'{"ok":true}')
+
+
+@pytest.mark.parametrize("answer_complete", [False, True], ids=["while it waits", "after its answer"])
+async def test_a_lost_connection_tells_the_request_its_client_left(answer_complete: bool) -> None:
+    told: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        scope["extensions"][DEPARTURE_EXTENSION].watch(lambda: told.append("left"))
+        if answer_complete:
+            await json_answer(scope, receive, send)
+        await asyncio.sleep(10)  # the upstream has not answered yet, or the work after the answer
+
+    protocol = protocol_for(app)
+    protocol.connection_made(RecordingTransport())
+    protocol.data_received(REQUEST)
+    await asyncio.sleep(0.01)
+    protocol.connection_lost(None)
+    assert told == ([] if answer_complete else ["left"])
+    for task in protocol.tasks:
+        task.cancel()

@@ -13,6 +13,9 @@ from llmgateway.client import LLMGatewayError
 from llmgateway.settings import get_settings
 from llmgateway.version import __version__
 
+# The server's HTTP/1.1 protocol (bounded request head, coalesced writes, departure notices).
+HTTP_PROTOCOL = "llmgateway.api.http_protocol:BoundedHeadHttpProtocol"
+
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -34,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=not settings.access_log,  # the gateway writes its own, as JSON
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        http="llmgateway.api.http_protocol:BoundedHeadHttpProtocol",
+        http=HTTP_PROTOCOL,
     )
     if server["workers"] > 1 and spreads_connections():
         serve_workers(uvicorn.Config(**server))

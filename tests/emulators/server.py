@@ -14,12 +14,12 @@ import uvicorn
 class ThreadServer:
     """An ASGI app served by uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, app, host: str = "127.0.0.1", lifespan: str = "off") -> None:
+    def __init__(self, app, host: str = "127.0.0.1", lifespan: str = "off", http: str = "auto") -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, 0))
         self.url = f"http://{host}:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_keep_alive=30, backlog=4096)
+        config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_keep_alive=30, backlog=4096, http=http)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
         self._thread.start()

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from llmgateway.api.departures import DEPARTURE_EXTENSION, DepartureNotice
 from llmgateway.errors import error_body
 from llmgateway.settings import get_settings
 
@@ -78,7 +79,14 @@ class BoundedHeadHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        self.scope.setdefault("extensions", {})[DEPARTURE_EXTENSION] = DepartureNotice()
         super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        if cycle is not None and not cycle.response_complete:
+            cycle.scope["extensions"][DEPARTURE_EXTENSION].client_left()
 
     def on_response_complete(self) -> None:
         self.transport.send_held()  # type: ignore[attr-defined]

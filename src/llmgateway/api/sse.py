@@ -119,13 +119,13 @@ async def stream_response(
 
 
 class WatchedStream(StreamingResponse):
-    """Starlette's streamed response, with the gateway's departure watch: one task on the
-    request's `receive` (Starlette's, under uvicorn's ASGI 2.3, is an anyio task group and a
-    task of its own for every answer). A client that leaves cancels the stream where it
-    waits, and the chunks' generator records the call as cancelled."""
+    """Starlette's streamed response, with the gateway's departure watch (api/departures.py;
+    Starlette's own, under uvicorn's ASGI 2.3, is an anyio task group and a task of its own for
+    every answer). A client that leaves cancels the stream where it waits, and the chunks'
+    generator records the call as cancelled."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with cancelled_when_the_client_leaves(receive):
+        async with cancelled_when_the_client_leaves(scope, receive):
             await self.stream_response(send)
 
 
