@@ -28,11 +28,11 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
+        self.written_after_close: list[bytes] = []
         self.closed = False
 
     def write(self, data: bytes) -> None:  # type: ignore[override]
-        assert not self.closed, "written after close"
-        self.writes.append(bytes(data))
+        (self.written_after_close if self.closed else self.writes).append(bytes(data))
 
     def close(self) -> None:
         self.closed = True
@@ -123,7 +123,7 @@ async def test_chunks_ready_together_leave_together_each_framed_on_its_own() -> 
 
 async def test_what_is_held_is_sent_before_the_connection_closes() -> None:
     transport = await served(closing_answer)
-    assert transport.closed
+    assert transport.closed and transport.written_after_close == []
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\nlast"), transport.writes
 
 
@@ -133,6 +133,24 @@ async def test_a_complete_answer_leaves_before_the_work_after_it() -> None:
     assert SENT_WHEN_THE_ANSWER_WAS_COMPLETE == transport.writes
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b'{"ok":true}')
 
+
+
+async def test_what_is_held_for_a_connection_already_gone_is_dropped() -> None:
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": b"data: one\n\n", "more_body": True})
+        transport.closed = True  # the client's socket closed in this same turn
+        await asyncio.sleep(10)
+
+    protocol = protocol_for(app)
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(REQUEST)
+    await asyncio.sleep(0.01)  # the turn ends: nothing is written on the closed transport
+    protocol.connection_lost(None)  # which closes it again, still without a write
+    assert transport.writes == [] and transport.written_after_close == []
+    for task in protocol.tasks:
+        task.cancel()
 
 @pytest.mark.parametrize("answer_complete", [False, True], ids=["while it waits", "after its answer"])
 async def test_a_lost_connection_tells_the_request_its_client_left(answer_complete: bool) -> None:

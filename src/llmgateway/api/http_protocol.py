@@ -29,7 +29,8 @@ class CoalescingTransport:
     """The connection's transport, its writes in one turn of the loop sent as one.
 
     Everything but writing and closing goes to the socket's transport unchanged; closing sends
-    what is held first.
+    what is held first. What is held for a connection already lost is dropped, as the socket's
+    transport would drop it.
     """
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
@@ -44,6 +45,8 @@ class CoalescingTransport:
 
     def send_held(self) -> None:
         held, self._held = self._held, []
+        if self._transport.is_closing():
+            return  # the connection is gone: nothing more can leave on it
         if len(held) == 1:
             self._transport.write(held[0])
         elif held:
