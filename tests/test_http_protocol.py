@@ -135,6 +135,20 @@ async def test_a_complete_answer_leaves_before_the_work_after_it() -> None:
 
 
 
+async def large_answer(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"122880")]})
+    for _ in range(3):  # in one turn, as a generator over rows in memory would send them
+        await send({"type": "http.response.body", "body": b"x" * 40960, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def test_a_large_answer_is_not_held_whole_so_flow_control_still_works() -> None:
+    transport = await served(large_answer)
+    first, *rest = transport.writes
+    assert 64 * 1024 <= len(first) < 100 * 1024, [len(w) for w in transport.writes]  # sent past 64 KiB held
+    assert rest and b"".join(transport.writes).endswith(b"x" * 122880)
+
+
 async def test_what_is_held_for_a_connection_already_gone_is_dropped() -> None:
     async def app(scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})

@@ -24,6 +24,10 @@ from llmgateway.api.departures import DEPARTURE_EXTENSION, DepartureNotice
 from llmgateway.errors import error_body
 from llmgateway.settings import get_settings
 
+# Held bytes past this are sent at once: the socket's transport then sees them, and its flow
+# control (uvicorn waits before the next write while its buffer is full) works as without holding.
+_SEND_AT_BYTES = 64 * 1024
+
 
 class CoalescingTransport:
     """The connection's transport, its writes in one turn of the loop sent as one.
@@ -37,14 +41,18 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes) -> None:
         if not self._held:
             self._loop.call_soon(self.send_held)
         self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes >= _SEND_AT_BYTES:
+            self.send_held()
 
     def send_held(self) -> None:
-        held, self._held = self._held, []
+        held, self._held, self._held_bytes = self._held, [], 0
         if self._transport.is_closing():
             return  # the connection is gone: nothing more can leave on it
         if len(held) == 1:
