@@ -71,27 +71,15 @@ async def closing_answer(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"last"})
 
 
-SENT_WHEN_THE_ANSWER_WAS_COMPLETE: list[bytes] = []
-
-
-async def json_answer_then_work(scope, receive, send) -> None:
-    await json_answer(scope, receive, send)
-    SENT_WHEN_THE_ANSWER_WAS_COMPLETE.extend(RECORDING[0].writes)  # then the access line, the teardown ...
-
-
-RECORDING: list[RecordingTransport] = []
-
-
 def protocol_for(app) -> BoundedHeadHttpProtocol:
     config = uvicorn.Config(app=app, lifespan="off", log_level="warning")
     config.load()
     return BoundedHeadHttpProtocol(config=config, server_state=ServerState(), app_state={})
 
 
-async def served(app) -> RecordingTransport:
+async def served(app, transport: RecordingTransport | None = None) -> RecordingTransport:
     protocol = protocol_for(app)
-    transport = RecordingTransport()
-    RECORDING[:] = [transport]
+    transport = transport or RecordingTransport()
     protocol.connection_made(transport)
     protocol.data_received(REQUEST)
     for _ in range(50):
@@ -128,9 +116,15 @@ async def test_what_is_held_is_sent_before_the_connection_closes() -> None:
 
 
 async def test_a_complete_answer_leaves_before_the_work_after_it() -> None:
-    SENT_WHEN_THE_ANSWER_WAS_COMPLETE.clear()
-    transport = await served(json_answer_then_work)
-    assert SENT_WHEN_THE_ANSWER_WAS_COMPLETE == transport.writes
+    transport = RecordingTransport()
+    sent_when_complete: list[bytes] = []
+
+    async def json_answer_then_work(scope, receive, send) -> None:
+        await json_answer(scope, receive, send)
+        sent_when_complete.extend(transport.writes)  # then the access line, the teardown ...
+
+    await served(json_answer_then_work, transport)
+    assert sent_when_complete == transport.writes
     assert len(transport.writes) == 1 and transport.writes[0].endswith(b'{"ok":true}')
 
 
