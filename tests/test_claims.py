@@ -113,7 +113,13 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
     "a client that leaves cancels the upstream call": (
         "test_one_exit.py::test_a_client_that_leaves_before_the_first_byte_cancels_the_upstream_call",
         "test_one_exit.py::test_a_client_that_leaves_mid_stream_closes_the_upstream_stream",
-        "test_departures.py::test_a_cancel_from_elsewhere_goes_on_while_the_client_stays"),
+        "test_departures.py::test_a_cancel_from_elsewhere_goes_on_while_the_client_stays",
+        "test_http_protocol.py::test_a_lost_connection_tells_the_request_its_client_left"),
+    "a connection's writes of one turn leave in one send; a complete answer at once; flow control kept": (
+        "test_http_protocol.py::test_a_json_answer_leaves_in_one_send",
+        "test_http_protocol.py::test_chunks_ready_together_leave_together_each_framed_on_its_own",
+        "test_http_protocol.py::test_a_complete_answer_leaves_before_the_work_after_it",
+        "test_http_protocol.py::test_a_large_answer_is_not_held_whole_so_flow_control_still_works"),
     "SIGTERM finishes what is in flight and refuses what comes after": (
         "test_shutdown_and_secrets.py::test_sigterm_under_load_loses_no_record",),
     "kill -9 loses no answered request": ("test_crash_durability.py::test_kill_9_under_load_loses_no_answered_request",),
