@@ -53,12 +53,9 @@ class CoalescingTransport:
 
     def send_held(self) -> None:
         held, self._held, self._held_bytes = self._held, [], 0
-        if self._transport.is_closing():
-            return  # the connection is gone: nothing more can leave on it
-        if len(held) == 1:
-            self._transport.write(held[0])
-        elif held:
-            self._transport.write(b"".join(held))
+        if not held or self._transport.is_closing():
+            return  # sent already (a complete answer, 64 KiB), or the connection is gone
+        self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def close(self) -> None:
         self.send_held()
