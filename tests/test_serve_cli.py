@@ -234,6 +234,31 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
     assert out.strip() == f"[] {warmed} tokenizer: False alembic: False tracing SDK: False"
 
 
+SERVING_PROBE = """
+import sys, threading, time, urllib.request
+from llmgateway import cli
+
+threading.Thread(target=cli.main, args=(["serve", "--host", "127.0.0.1", "--port", sys.argv[1]],), daemon=True).start()
+for _ in range(300):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+print("httpx:", "httpx" in sys.modules, "websockets:", "websockets" in sys.modules)
+"""
+
+
+def test_serve_loads_neither_the_clients_http_library_nor_websockets(tmp_path: Path) -> None:
+    """`llmgateway serve` answers without the Python client's httpx (the command imports only
+    the client's errors) and without websockets, which uvicorn would import for a WebSocket
+    protocol the gateway has no route for: 1.6 MiB of memory at start between them."""
+    env = {**os.environ, "HOME": str(tmp_path), "LLMGATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"}
+    out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", SERVING_PROBE, str(free_port())], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "httpx: False websockets: False"
+
+
 HEAP_PROBE = """
 import asyncio, gc
 from llmgateway.api.app import create_app

@@ -364,8 +364,9 @@ async def test_records_are_stored_as_written_by_a_driver_that_names_its_placehol
     from sqlalchemy.ext.asyncio import create_async_engine
 
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}")
-    await store.engine.dispose()
+    await store.aclose()
     store.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+    store._sqlite_writer = None  # the async engine's path, which PostgreSQL's drivers take
     inserts: list[tuple[str, Any]] = []
     event.listen(store.engine.sync_engine, "before_cursor_execute",
                  lambda _conn, _cursor, sql, params, *_: inserts.append((sql, params)) if sql.startswith("INSERT INTO requests") else None)  # fmt: skip
@@ -373,6 +374,56 @@ async def test_records_are_stored_as_written_by_a_driver_that_names_its_placehol
     # by name, as such a driver takes them (SQLite would also take them in order); one row goes alone
     bound = [row for _, params in inserts for row in (params if isinstance(params, (list, tuple)) else [params])]
     assert inserts and all(":chat_output" in sql for sql, _ in inserts) and all(isinstance(row, dict) for row in bound)
+
+
+def _count_inserts(store: RequestStore) -> list[tuple[bool, int]]:
+    """For each INSERT into the SQLite file: whether it was an executemany, and how many rows it bound."""
+    from sqlalchemy import event
+
+    inserts: list[tuple[bool, int]] = []
+
+    def count(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, executemany: bool) -> None:
+        if sql.startswith("INSERT INTO requests"):
+            inserts.append((executemany, len(params) if executemany else len(params) // len(store_module._COLUMNS)))
+
+    event.listen(store._sqlite_writer, "before_cursor_execute", count)
+    return inserts
+
+
+async def test_a_batch_goes_to_the_sqlite_file_in_one_statement(tmp_path: Path) -> None:
+    """sqlite3 gives up the GIL once a row of an executemany, and on a busy event loop each row
+    then waits for it again: a batch is one statement of many rows."""
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'batch.db'}")
+    await store.migrate()
+    inserts = _count_inserts(store)
+    await store.insert_many([_full_row(i) for i in range(200)])
+    assert inserts == [(False, 200)] and await store.count() == 200
+    await store.aclose()
+
+
+async def test_a_batch_past_sqlites_placeholder_limit_is_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement holds at most SQLite's limit of placeholders; the rows past it go in the next."""
+    monkeypatch.setattr(store_module, "_SQLITE_MAX_VARIABLES", 4 * len(store_module._COLUMNS) + 1)
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'split.db'}")
+    await store.migrate()
+    inserts = _count_inserts(store)
+    await store.insert_many([_full_row(i) for i in range(10)])
+    assert inserts == [(False, 4), (False, 4), (False, 2)]
+    assert sorted(row["id"] for row in await store.logs(LogFilter())) == [_full_row(i)["id"] for i in range(10)]
+    await store.aclose()
+
+
+async def test_a_record_twice_in_one_batch_is_stored_once_as_last_written(tmp_path: Path) -> None:
+    """A replayed journal or spill can hold a record again: within one statement, the later
+    row writes over the earlier, as it would in a statement of its own."""
+    store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'twice.db'}")
+    await store.migrate()
+    first = {**_full_row(1), "session_id": "client-session"}
+    await store.insert_many([first, {**_full_row(2)}, {**_full_row(1), "chat_output": "again"}])
+    stored = {row["id"]: row for row in await store.logs(LogFilter())}
+    assert len(stored) == 2
+    assert stored[first["id"]]["chat_output"] == "again" and stored[first["id"]]["session_id"] == "client-session"
+    await store.aclose()
 
 
 async def test_full_queue_spills_and_the_spill_is_replayed(tmp_path: Path) -> None:

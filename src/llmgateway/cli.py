@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from typing import Any, Sequence
 
-from llmgateway.client import LLMGatewayError
+from llmgateway.client_errors import LLMGatewayError
 from llmgateway.settings import get_settings
 from llmgateway.version import __version__
 
@@ -38,6 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=not settings.access_log,  # the gateway writes its own, as JSON
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         http=HTTP_PROTOCOL,
+        ws="none",  # no WebSocket routes: uvicorn would import websockets for none (0.6 MiB at start)
     )
     if server["workers"] > 1 and spreads_connections():
         serve_workers(uvicorn.Config(**server))

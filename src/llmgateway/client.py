@@ -23,31 +23,12 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
+from llmgateway.client_errors import GatewayUnreachableError, LLMGatewayError
 from llmgateway.errors import GatewayError
 
 T = TypeVar("T")
 
 _CHAT_OPTIONS = ("session_id", "retries", "tools", "tool_choice", "response_format", "api_key")
-
-
-class LLMGatewayError(Exception):
-    """An error answer of the gateway, with its HTTP status and error type."""
-
-    def __init__(self, status_code: int, error_type: str, message: str) -> None:
-        super().__init__(f"{status_code} {error_type}: {message}")
-        self.status_code = status_code
-        self.error_type = error_type
-        self.message = message
-
-
-class GatewayUnreachableError(LLMGatewayError):
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(
-            0,
-            "gateway_unreachable",
-            f"cannot reach the gateway at {url} ({reason}); start it with `llmgateway serve`, "
-            "or set LLMGATEWAY_URL to where it runs",
-        )
 
 
 class _Backend(Protocol):
