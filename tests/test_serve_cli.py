@@ -207,7 +207,7 @@ async def main():
         await app.state.warming
         print(serving, [m for m in SDKS if m in sys.modules], sorted(app.state.gateway.adapters._adapters),
               "tokenizer:", "tiktoken" in sys.modules, "alembic:", "alembic" in sys.modules,
-              "tracing SDK:", "opentelemetry.sdk" in sys.modules)
+              "tracing SDK:", "opentelemetry.sdk" in sys.modules, "async engine:", "sqlalchemy.ext.asyncio" in sys.modules)
 
 asyncio.run(main())
 """
@@ -226,12 +226,41 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
     ready on its default local address, waits for its first request unless OLLAMA_HOST is set.
     The tokenizer too waits for the first count a vendor did not report, a new request log is
     created without Alembic (test_tracking.py holds its schema to the migrations'), and the
-    tracing SDK is not imported while tracing is off."""
+    tracing SDK is not imported while tracing is off. On SQLite, records are written through a
+    synchronous engine, and the async engine (with the ORM SQLAlchemy's asyncio extension
+    imports) waits for the first read of the log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "GOOGLE", "GEMINI", "AWS", "AZURE", "OLLAMA"))}  # fmt: skip
     env.update(HOME=str(tmp_path), OPENAI_API_KEY="sk-configured", LLMGATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'log.db'}", **ollama_env)  # fmt: skip
     out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", STARTUP_PROBE], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
-    assert out.strip() == f"[] {warmed} tokenizer: False alembic: False tracing SDK: False"
+    assert out.strip() == f"[] {warmed} tokenizer: False alembic: False tracing SDK: False async engine: False"
+
+
+GOVERNED_PROBE = """
+import asyncio, sys
+from llmgateway.api.app import create_app
+
+app = create_app()
+
+async def main():
+    async with app.router.lifespan_context(app):
+        serving = "sqlalchemy.ext.asyncio" in sys.modules  # the server would be answering now
+        await app.state.warming
+        print(serving, app.state.tracker.store._engine is not None)
+
+asyncio.run(main())
+"""
+
+
+def test_with_virtual_keys_the_warm_up_makes_the_logs_async_engine(tmp_path: Path) -> None:
+    """Virtual keys are read from the database on every request: where a master key turns them
+    on, the warm-up makes the async engine after the server is up, so the first request does
+    not import it."""
+    env = {**os.environ, "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-configured", "LLMGATEWAY_MASTER_KEY": "sk-master-0123456789",
+           "LLMGATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"}  # fmt: skip
+    out = subprocess.run([str(ENTRY_POINT.with_name("python")), "-c", GOVERNED_PROBE], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert out.strip() == "False True"
 
 
 SERVING_PROBE = """

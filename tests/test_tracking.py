@@ -365,7 +365,7 @@ async def test_records_are_stored_as_written_by_a_driver_that_names_its_placehol
 
     store = RequestStore(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}")
     await store.aclose()
-    store.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+    store._engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'named.db'}", paramstyle="named")
     store._sqlite_writer = None  # the async engine's path, which PostgreSQL's drivers take
     inserts: list[tuple[str, Any]] = []
     event.listen(store.engine.sync_engine, "before_cursor_execute",

@@ -52,9 +52,12 @@ if TYPE_CHECKING:  # the tracing SDK is imported only when tracing is on
     from opentelemetry.sdk.trace.export import SpanExporter
 
 
-async def warm_up_then_settle(gateway: Gateway, readiness: dict[str, list[str]]) -> None:
-    """Load the configured providers, then freeze what start-up left alive (heap.py)."""
+async def warm_up_then_settle(gateway: Gateway, readiness: dict[str, list[str]], tracker: Tracker) -> None:
+    """Load the configured providers, and the request log's async engine where virtual keys
+    read the database on every request, then freeze what start-up left alive (heap.py)."""
     await gateway.warm_up(readiness)
+    if gateway.governance is not None and tracker.store is not None:
+        await tracker.store.prepare_reads()
     settle_after_start()
 
 
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         readiness = gateway.readiness_at_start()  # read once: for the banner and the warm-up
         if settings.log_level in ("debug", "info"):
             print(startup_banner(gateway, readiness, settings.host, settings.port), file=sys.stderr, flush=True)
-        app.state.warming = warming = asyncio.create_task(warm_up_then_settle(gateway, readiness), name="llmgateway-warm-up")
+        app.state.warming = warming = asyncio.create_task(warm_up_then_settle(gateway, readiness, tracker), name="llmgateway-warm-up")
         stop_draining = drain_on_sigterm(app.state, settings.drain_s)
         try:
             yield

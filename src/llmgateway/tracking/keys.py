@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmgateway.errors import BadRequestError, NotFoundError
 from llmgateway.tracking.schema import requests, teams, virtual_keys
+from llmgateway.tracking.store import RequestStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _KEY_FIELDS = ("id", "name", "owner", "team_id", "hint", "allowed_models", "rpm", "tpm", "max_parallel", "retries",
                "timeout_s", "budget_usd", "budget_period", "expires_at", "revoked_at", "previous_valid_until", "metadata",
@@ -30,8 +33,12 @@ class TeamExistsError(BadRequestError):
 
 
 class KeyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, store: RequestStore) -> None:
+        self._store = store
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        return self._store.engine  # made on the first use of keys or teams
 
     async def create_team(self, name: str, **fields: Any) -> dict[str, Any]:
         row = {"id": str(uuid.uuid4()), "name": name, "created_at": time.time(), **fields}

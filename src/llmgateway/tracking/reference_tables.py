@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llmgateway.tracking.schema import prompts, sessions
 from llmgateway.tracking.storable import storable_value
+
+if TYPE_CHECKING:  # the async engine is made on the first read of the log (tracking/store.py)
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def iso(unix_seconds: float | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib
 import logging
 import os
 import sqlite3
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from itertools import chain
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import orjson
 from sqlalchemy import (
@@ -36,7 +37,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llmgateway.errors import ConfigurationError
 from llmgateway.tracking.aggregates import (
@@ -48,6 +48,9 @@ from llmgateway.tracking.aggregates import (
     totals_query,
 )
 from llmgateway.tracking.schema import conversations, metadata, requests, teams, virtual_keys
+
+if TYPE_CHECKING:  # imported with the async engine, on its first use
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger("llmgateway.tracking")
 
@@ -137,21 +140,38 @@ class RequestStore:
     """Reads and writes the `requests` table."""
 
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url)
+        self._url = url = make_url(database_url)
         self.dialect = url.get_backend_name()
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
-        if self.dialect == "postgresql":
-            kwargs.update(pool_size=5, max_overflow=5)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         database = url.database if self.dialect == "sqlite" else None
         self._upsert: _CompiledUpsert | None = None
         self.sqlite_path = database if database and database != ":memory:" else None
+        self._engine: AsyncEngine | None = None  # made on first use: see engine
         self._sqlite_writer: Engine | None = None  # see insert_many
         if self.sqlite_path is not None:
             self._sqlite_writer = create_engine(url.set(drivername="sqlite"), json_serializer=_json_dumps)
             event.listen(self._sqlite_writer, "connect", _sqlite_pragmas)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine: it reads, and writes all but a SQLite file's records. Made on first
+        use, because SQLAlchemy's asyncio extension imports its ORM (~8 MiB): on SQLite, a
+        gateway whose log nobody reads (a sidecar, say) never loads it."""
+        if self._engine is None:
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
+            if self.dialect == "postgresql":
+                kwargs.update(pool_size=5, max_overflow=5)
+            self._engine = create_async_engine(self._url, **kwargs)
+            if self.dialect == "sqlite":
+                event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+        return self._engine
+
+    async def prepare_reads(self) -> None:
+        """Make the async engine now, its imports off the event loop: for a gateway that reads
+        the database on every request (virtual keys), so that its first request does not wait."""
+        await asyncio.to_thread(importlib.import_module, "sqlalchemy.ext.asyncio")
+        self._engine = self.engine
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision, in one transaction where the database allows.
@@ -160,18 +180,26 @@ class RequestStore:
         those after it find the schema at head. PostgreSQL serialises them with a transaction
         advisory lock; SQLite, a file on one host, with a lock file beside the database."""
         try:
-            async with _migration_file_lock(self.sqlite_path), self.engine.begin() as conn:
-                if self.dialect == "postgresql":
-                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
-                await conn.run_sync(_upgrade_to_head)
+            async with _migration_file_lock(self.sqlite_path):
+                if self._sqlite_writer is not None:
+                    await asyncio.to_thread(_migrate_with, self._sqlite_writer)
+                    return
+                async with self.engine.begin() as conn:
+                    if self.dialect == "postgresql":
+                        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
+                    await conn.run_sync(_upgrade_to_head)
         except (SQLAlchemyError, OSError) as exc:
             raise MigrationError(f"the request log database could not be migrated: {exc}") from exc
 
     async def reachable(self, timeout_s: float = 5.0) -> bool:
-        """Whether the database answers a trivial query now."""
+        """Whether the database answers a trivial query now (through the engine that writes)."""
         try:
-            async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(timeout_s):
+                if self._sqlite_writer is not None:
+                    await asyncio.to_thread(_select_one, self._sqlite_writer)
+                else:
+                    async with self.engine.connect() as conn:
+                        await conn.execute(text("SELECT 1"))
         except Exception:
             return False
         return True
@@ -202,7 +230,7 @@ class RequestStore:
         written_over = {name: insert.excluded[name] for name in _COLUMNS if name not in ("id", "session_id")}
         written_over["session_id"] = func.coalesce(insert.excluded.session_id, requests.c.session_id)
         statement = insert.on_conflict_do_update(index_elements=["id"], set_=written_over)
-        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(_COLUMNS))
+        compiled = statement.compile(dialect=(self._sqlite_writer or self.engine).dialect, column_keys=list(_COLUMNS))
         self._upsert = _CompiledUpsert(compiled.string, tuple(compiled.positiontup or _COLUMNS), compiled.positional)
         return self._upsert
 
@@ -331,7 +359,8 @@ class RequestStore:
         ]  # fmt: skip
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
         if self._sqlite_writer is not None:
             self._sqlite_writer.dispose()
 
@@ -369,6 +398,16 @@ async def _migration_file_lock(database_path: str | None) -> AsyncIterator[None]
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _migrate_with(engine: Engine) -> None:
+    with engine.begin() as connection:
+        _upgrade_to_head(connection)
+
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _insert_into_sqlite(engine: Engine, upsert: _CompiledUpsert, rows: list[dict[str, Any]]) -> None:

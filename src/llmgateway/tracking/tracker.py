@@ -44,7 +44,7 @@ class Tracker:
         self.writer: TrackingWriter | None = None
         if settings.tracking_enabled:
             self.store = RequestStore(settings.database_url)
-            self.keys = KeyStore(self.store.engine)
+            self.keys = KeyStore(self.store)
             journal_dir = settings.tracking_journal_dir
             self.writer = TrackingWriter(
                 self.store,
