@@ -154,6 +154,15 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_chat_routes.py::test_a_refusal_is_recorded_with_the_provider_its_path_names"),
     "once warm, the start-up heap is frozen out of the collector's generations": (
         "test_serve_cli.py::test_once_warm_the_start_up_heap_is_frozen",),
+    "SQLite takes a batch of records in one statement, split at its placeholder limit": (
+        "test_tracking.py::test_a_batch_goes_to_the_sqlite_file_in_one_statement",
+        "test_tracking.py::test_a_batch_past_sqlites_placeholder_limit_is_split",
+        "test_tracking.py::test_a_record_twice_in_one_batch_is_stored_once_as_last_written"),
+    "on SQLite the log's async engine waits for its first use; with virtual keys, for the warm-up": (
+        "test_serve_cli.py::test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards",
+        "test_serve_cli.py::test_with_virtual_keys_the_warm_up_makes_the_logs_async_engine"),
+    "serve loads neither the client's httpx nor websockets": (
+        "test_serve_cli.py::test_serve_loads_neither_the_clients_http_library_nor_websockets",),
     "an unreachable upstream is named by its origin": (
         "test_engine_api.py::test_an_unreachable_upstream_is_named_by_its_origin_only",),
     "the cache: hits cost nothing and save the original cost; streamed hits replay the same chunks": (
