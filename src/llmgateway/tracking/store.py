@@ -1,4 +1,7 @@
-"""The SQL request log: SQLite by default, PostgreSQL at scale, through SQLAlchemy 2 (async)."""
+"""The SQL request log: SQLite by default, PostgreSQL at scale, through SQLAlchemy 2.
+
+The async engine reads, and writes on PostgreSQL; a SQLite file is migrated and written through
+a synchronous engine in a thread (see `_insert_into_sqlite`)."""
 
 from __future__ import annotations
 
@@ -146,7 +149,7 @@ class RequestStore:
         self._upsert: _CompiledUpsert | None = None
         self.sqlite_path = database if database and database != ":memory:" else None
         self._engine: AsyncEngine | None = None  # made on first use: see engine
-        self._sqlite_writer: Engine | None = None  # see insert_many
+        self._sqlite_writer: Engine | None = None  # a SQLite file's writes: see _insert_into_sqlite
         if self.sqlite_path is not None:
             self._sqlite_writer = create_engine(url.set(drivername="sqlite"), json_serializer=_json_dumps)
             event.listen(self._sqlite_writer, "connect", _sqlite_pragmas)
@@ -157,21 +160,26 @@ class RequestStore:
         use, because SQLAlchemy's asyncio extension imports its ORM (~8 MiB): on SQLite, a
         gateway whose log nobody reads (a sidecar, say) never loads it."""
         if self._engine is None:
-            from sqlalchemy.ext.asyncio import create_async_engine
-
-            kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
-            if self.dialect == "postgresql":
-                kwargs.update(pool_size=5, max_overflow=5)
-            self._engine = create_async_engine(self._url, **kwargs)
-            if self.dialect == "sqlite":
-                event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+            self._engine = self._async_engine()
         return self._engine
 
     async def prepare_reads(self) -> None:
         """Make the async engine now, its imports off the event loop: for a gateway that reads
         the database on every request (virtual keys), so that its first request does not wait."""
         await asyncio.to_thread(importlib.import_module, "sqlalchemy.ext.asyncio")
-        self._engine = self.engine
+        if self._engine is None:
+            self._engine = self._async_engine()
+
+    def _async_engine(self) -> AsyncEngine:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": _json_dumps}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=5, max_overflow=5)
+        engine = create_async_engine(self._url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision, in one transaction where the database allows.
