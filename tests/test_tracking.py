@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -178,6 +179,20 @@ def test_a_session_is_the_same_in_every_gateway_process(
         sent = [m["content"] for m in openai_emulator.requests[-1]["messages"]]
         assert sent == ["turn 1", DEFAULT_REPLY, "turn 2", DEFAULT_REPLY, "turn 3", DEFAULT_REPLY, "turn 4"]
         assert [len(body["messages"]) for body in openai_emulator.requests] == [1, 3, 5, 7]
+
+
+def test_record_ids_are_uuid7_in_the_order_the_requests_came(tracked: httpx.Client, openai_emulator: OpenAIEmulator) -> None:
+    """Time-ordered keys go to the end of the primary key's index (vocabulary/ids.py)."""
+    for i in range(6):
+        if i == 2:
+            openai_emulator.faults.append(Fault("status", status=429, message="slow down"))
+        body = {"model": "gpt-4o-mini" if i != 4 else "o3", "chat_input": f"turn {i}", "parameters": {"top_p": 0.5} if i == 4 else {}}
+        tracked.post(CHAT, json=body)
+    rows = logs(tracked)  # newest first
+    assert [row["status"] for row in rows] == ["success", "error", "success", "error", "success", "success"]
+    ids = [row["id"] for row in rows]
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids, reverse=True)
 
 
 def test_requests_refused_before_any_vendor_call_are_recorded(

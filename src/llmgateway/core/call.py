@@ -37,6 +37,7 @@ from llmgateway.vocabulary.events import (
     ToolCallDelta,
     Usage,
 )
+from llmgateway.vocabulary.ids import new_call_id
 from llmgateway.vocabulary.requests import ChatRequest
 from llmgateway.vocabulary.results import CallResult, TokenCounts
 
@@ -69,7 +70,7 @@ class Call:
         tracer: trace.Tracer | None = None,
         cache: CacheUse | None = None,
     ) -> None:
-        self.id = str(uuid.uuid4())
+        self.id = new_call_id()
         self.request = targets[0]
         self.timestamp = time.time()
         self._targets = targets

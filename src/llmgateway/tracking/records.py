@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from typing import Any
 
 from pydantic import SecretStr
 
 from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.ids import new_call_id
 from llmgateway.vocabulary.requests import KeyPrincipal
 from llmgateway.vocabulary.results import CallResult, EmbeddingOutcome
 
@@ -107,7 +107,7 @@ def record_of_refusal(
     """A request refused before any upstream call (unknown provider, no key, bad parameter)."""
     now = time.time()
     return {
-        "id": str(uuid.uuid4()),
+        "id": new_call_id(),
         "created_at": now - latency_s,
         "finished_at": now,
         "surface": surface,
@@ -137,7 +137,7 @@ def record_of_client_log(log: dict[str, Any], client_address: str | None) -> dic
     now = time.time()
     metrics = log.get("metrics") if isinstance(log.get("metrics"), dict) else None
     record: dict[str, Any] = {
-        "id": str(log.get("id") or uuid.uuid4()),
+        "id": str(log.get("id") or new_call_id()),
         "created_at": now,
         "finished_at": now,
         "surface": "tracker",

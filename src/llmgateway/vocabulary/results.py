@@ -4,11 +4,11 @@ as the request log, the observers and the API surfaces read them."""
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmgateway.errors import GatewayError
+from llmgateway.vocabulary.ids import new_call_id
 from llmgateway.vocabulary.requests import ChatRequest, EmbeddingRequest
 
 
@@ -58,7 +58,7 @@ class EmbeddingOutcome:
     model: str
     tokens: TokenCounts
     metrics: dict[str, Any]
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_call_id)
     timestamp: float = field(default_factory=time.time)
     status: str = "success"
     error: GatewayError | None = None
