@@ -159,7 +159,8 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_tracking.py::test_a_batch_past_sqlites_placeholder_limit_is_split",
         "test_tracking.py::test_a_record_twice_in_one_batch_is_stored_once_as_last_written"),
     "the request log's ids are UUIDv7, in the order the requests came": (
-        "test_tracking.py::test_record_ids_are_uuid7_in_the_order_the_requests_came",),
+        "test_tracking.py::test_record_ids_are_uuid7_in_the_order_the_requests_came",
+        "test_tracking.py::test_a_call_id_carries_the_millisecond_it_was_made_and_sorts_after_earlier_ones"),
     "on SQLite the log's async engine waits for its first use; with virtual keys, for the warm-up": (
         "test_serve_cli.py::test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards",
         "test_serve_cli.py::test_with_virtual_keys_the_warm_up_makes_the_logs_async_engine"),

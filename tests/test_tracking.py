@@ -22,6 +22,7 @@ from llmgateway.settings import Settings
 from llmgateway.tracking import store as store_module
 from llmgateway.tracking.spill import SpillFile
 from llmgateway.tracking.store import LogFilter, RequestStore
+from llmgateway.vocabulary.ids import new_call_id
 from tests.conftest import (
     SSE,
     _postgres_admin,
@@ -193,6 +194,17 @@ def test_record_ids_are_uuid7_in_the_order_the_requests_came(tracked: httpx.Clie
     ids = [row["id"] for row in rows]
     assert all(uuid.UUID(i).version == 7 for i in ids)
     assert ids == sorted(ids, reverse=True)
+
+
+def test_a_call_id_carries_the_millisecond_it_was_made_and_sorts_after_earlier_ones() -> None:
+    before_ms = time.time_ns() // 1_000_000
+    ids = [new_call_id() for _ in range(10_000)]
+    after_ms = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(str(u) == i for u, i in zip(parsed, ids))
+    assert {(u.version, u.variant) for u in parsed} == {(7, uuid.RFC_4122)}
+    assert before_ms <= parsed[0].int >> 80 <= parsed[-1].int >> 80 <= after_ms
+    assert all(a < b for a, b in zip(ids, ids[1:]))  # strictly: unique, and in the order made
 
 
 def test_requests_refused_before_any_vendor_call_are_recorded(
