@@ -26,10 +26,11 @@ def new_call_id() -> str:
     """A new call's id, in the canonical 36-character UUID form.
 
     After the millisecond come 12 bits of its fraction (RFC 9562's method 3), so ids a process
-    makes one after another sort in the order they were made, to a quarter of a microsecond."""
+    makes one after another sort in the order they were made, to a quarter of a microsecond
+    (unless the wall clock is set back between them)."""
     now_ns = time.time_ns()
     milliseconds, rest_ns = divmod(now_ns, 1_000_000)
     fraction = rest_ns * _SUB_MILLISECOND_STEPS // 1_000_000
-    random = int.from_bytes(os.urandom(8)) & _RANDOM_BITS
-    digits = f"{milliseconds << 80 | fraction << 64 | _VERSION_AND_VARIANT | random:032x}"
+    random_bits = int.from_bytes(os.urandom(8)) & _RANDOM_BITS
+    digits = f"{milliseconds << 80 | fraction << 64 | _VERSION_AND_VARIANT | random_bits:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
