@@ -11,25 +11,13 @@
 set -euo pipefail
 MODE=${1:-json}; ROUNDS=${2:-4}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BENCH=$(cd "$ROOT/../shared/bench" && pwd)
-MOCK=$(mktemp -d); WORK=$(mktemp -d); pid=
-mkdir -p "$MOCK"/nginx-{body,proxy,fastcgi,uwsgi,scgi}
-python3 "$BENCH/mock/make_canned.py" "$MOCK/canned"
-sed -e "s#@RUN@#$MOCK#g; s#@MOCK@#$BENCH/mock#g; s#@PORT@#18000#g; s#@TTFT_MS@#200#g; s#@ITL_MS@#20#g; s#@WORKERS@#1#g" \
-  "$BENCH/mock/nginx.conf.tmpl" > "$MOCK/nginx.conf"
-setsid taskset -c 1 nginx -c "$MOCK/nginx.conf" -p "$MOCK" > "$MOCK/nginx.log" 2>&1 &
-trap 'kill "$(cat "$MOCK/nginx.pid" 2>/dev/null)" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$MOCK" "$WORK"' EXIT
-for _ in $(seq 50); do curl -sf http://127.0.0.1:18000/health > /dev/null && break; sleep 0.1; done
-(cd "$WORK" && OPENAI_BASE_URL=http://127.0.0.1:18000/v1 OPENAI_API_KEY=sk-bench-not-a-real-key \
-  exec setsid taskset -c 0 "$ROOT/.venv/bin/llmgateway" serve --host 127.0.0.1 --port 18100 > gateway.log 2>&1) &
-pid=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18100/health > /dev/null && break; sleep 0.1; done
+source "$ROOT/bench/loopback.sh"
+WORK=$(mktemp -d); GATEWAY_PID=
+start_mock_upstream
+trap 'stop_mock_upstream; [ -n "$GATEWAY_PID" ] && kill "$GATEWAY_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+start_gateway "$ROOT/src" "$WORK"
 
-load() {  # path, body prefix, seconds: wrk's summary line
-  WRK_BODY=$BENCH/bodies/$2-$MODE.json taskset -c 1 wrk -t1 -c32 -d"$3" -s "$BENCH/load/post.lua" \
-    "http://127.0.0.1:18100$1" | grep WRKJSON || true
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+load() { wrk_run "$3" "$BENCH/bodies/$2-$MODE.json" "$1" 32; }  # path, body prefix, seconds
 
 load /api/engine/chat/openai llmstudio 2 > /dev/null
 load /v1/chat/completions llmgateway-v1 2 > /dev/null
