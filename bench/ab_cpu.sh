@@ -22,20 +22,17 @@ for round in $(seq "$ROUNDS"); do
   for src in "$@"; do
     work=$(mktemp -d)
     start_gateway "$src" "$work"
-    pid=$GATEWAY_PID
     for mode in $MODES; do
       body=$BENCH/bodies/$BODYPFX-$mode.json
       wrk_run 2 "$body" "$URLPATH" "$C" > /dev/null
       before=$(cpu_ticks)
       summary=$(wrk_run "$DUR" "$body" "$URLPATH" "$C")
       after=$(cpu_ticks)
-      requests=$(sed 's/.*"requests":\([0-9]*\).*/\1/' <<< "$summary")
-      errors=$(sed 's/.*"err_status":\([0-9]*\).*/\1/' <<< "$summary")
-      ticks=$(getconf CLK_TCK)
-      echo "round $round $src $mode: $requests requests ($errors errors), $((requests / DUR)) req/s," \
-        "$(python3 -c "print(round(($after - $before) * 1000 / $ticks / $requests, 3))") CPU ms a request"
+      requests=$(summary_field requests "$summary")
+      echo "round $round $src $mode: $requests requests ($(summary_field err_status "$summary") errors)," \
+        "$((requests / DUR)) req/s, $(cpu_ms_a_request "$before" "$after" "$requests") CPU ms a request"
     done
-    grep -E "VmRSS|VmHWM" "/proc/$pid/status" | tr -s ' \t\n' ' '; echo
-    kill "$pid"; wait "$pid" 2> /dev/null || true; rm -rf "$work"
+    grep -E "VmRSS|VmHWM" "/proc/$GATEWAY_PID/status" | tr -s ' \t\n' ' '; echo
+    kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2> /dev/null || true; rm -rf "$work"
   done
 done

@@ -29,6 +29,12 @@ start_gateway() {  # source tree (its src/), working folder: `llmgateway serve` 
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$GATEWAY_PID/stat"; }  # the gateway's user + system CPU
 
+summary_field() { sed "s/.*\"$1\":\([0-9]*\).*/\1/" <<< "$2"; }  # name, wrk's summary line
+
+cpu_ms_a_request() {  # ticks before, ticks after, requests
+  python3 -c "print(round(($2 - $1) * 1000 / $(getconf CLK_TCK) / $3, 3))"
+}
+
 wrk_run() {  # seconds, body file, path, connections: prints wrk's summary line
   WRK_BODY=$2 taskset -c 1 wrk -t1 -c"$4" -d"$1" -s "$BENCH/load/post.lua" "http://127.0.0.1:18100$3" | grep WRKJSON || true
 }

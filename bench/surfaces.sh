@@ -27,8 +27,7 @@ for round in $(seq "$ROUNDS"); do
     before=$(cpu_ticks)
     summary=$(load "$path" "$body" 6)
     after=$(cpu_ticks)
-    requests=$(sed 's/.*"requests":\([0-9]*\).*/\1/' <<< "$summary")
-    echo "round $round $path $MODE: $requests requests," \
-      "$(python3 -c "print(round(($after - $before) * 1000 / $(getconf CLK_TCK) / $requests, 3))") CPU ms a request"
+    requests=$(summary_field requests "$summary")
+    echo "round $round $path $MODE: $requests requests, $(cpu_ms_a_request "$before" "$after" "$requests") CPU ms a request"
   done
 done
