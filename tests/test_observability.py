@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import select
+import sys
 from pathlib import Path
 
 import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmgateway.api.app import create_app
+from llmgateway.observability.access_log import AccessLines
 from tests.conftest import SSE, make_settings, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, Fault, OpenAIEmulator
 from tests.emulators.server import serve_in_thread
@@ -97,6 +101,39 @@ def test_access_log_is_one_json_line_per_request_without_contents(tmp_path: Path
     assert any(line["path"] == "/health" for line in lines)
     log = (tmp_path / "server.log").read_text()
     assert "secret question" not in log and body_key not in log and VALID_KEY not in log
+
+
+class _RecordedStderr:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_access_lines_of_a_turn_leave_at_its_end_in_whole_lines_no_write_past_pipe_buf(monkeypatch) -> None:
+    """Workers share one stderr, often a pipe: a write of at most PIPE_BUF bytes is never
+    split by another's, so each write holds whole lines within that bound (one longer line
+    goes alone), in the order the requests ended."""
+    stderr = _RecordedStderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    lines = AccessLines()
+    for i in range(200):
+        lines.add({"i": i, "path": "/api/engine/chat/openai"})
+    lines.add({"i": 200, "path": "/" + "x" * select.PIPE_BUF})
+    lines.add({"i": 201, "path": "/health"})
+    assert stderr.writes == []  # held for the rest of the turn
+    await asyncio.sleep(0)
+    written = [json.loads(line)["i"] for write in stderr.writes for line in write.splitlines()]
+    assert written == list(range(202))
+    assert all(write.endswith("\n") for write in stderr.writes)
+    long_write = next(write for write in stderr.writes if '"i":200' in write)
+    assert long_write.count("\n") == 1
+    assert all(len(write.encode()) <= select.PIPE_BUF for write in stderr.writes if write is not long_write)
+    assert len(stderr.writes) <= 200 * 45 // select.PIPE_BUF + 3  # together, not a write a line
 
 
 def test_with_our_access_log_off_uvicorns_lines_are_written_and_scrubbed(tmp_path: Path, openai_emulator) -> None:

@@ -39,7 +39,7 @@ from llmgateway.core.cache import response_cache
 from llmgateway.core.gateway import Gateway
 from llmgateway.core.governance import governance_of
 from llmgateway.core.secrets import scrub_logs
-from llmgateway.observability.access_log import AccessLogMiddleware, configure_access_logger
+from llmgateway.observability.access_log import AccessLogMiddleware
 from llmgateway.observability.prometheus import GatewayMetrics
 from llmgateway.observability.tracing import build_tracer
 from llmgateway.providers.registry import AdapterRegistry
@@ -130,7 +130,6 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     )
     app.add_middleware(anthropic_messages.AnthropicErrorShape)  # outside access and intake: their refusals too
     if settings.access_log:
-        configure_access_logger()
         app.add_middleware(AccessLogMiddleware, include_contents=settings.access_log_contents)
     if settings.cors_origins:
         app.add_middleware(
