@@ -18,7 +18,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-
 class AccessLines:
     """The lines of one turn of the event loop, written to stderr together at its end.
 
