@@ -322,7 +322,8 @@ class Gateway:
         await self.recorder.save_turn(result)
 
     async def warm_up(self, readiness: dict[str, list[str]]) -> None:
-        """Import and build the adapters of the providers configured to serve, off the event loop.
+        """Import and build the adapters of the providers configured to serve, off the event loop,
+        and let each pay ahead what its first call would (`ProviderAdapter.warm_up`).
 
         Started once the server listens, so it never delays being healthy; a provider nobody
         configured is imported on its first request only, and costs no start-up time or memory.
@@ -330,7 +331,7 @@ class Gateway:
         for adapter_name in self.configured_adapters(readiness):
             try:
                 await asyncio.to_thread(self.adapters.import_adapter, adapter_name)
-                self.adapters.get(adapter_name)
+                await self.adapters.get(adapter_name).warm_up()
             except Exception:  # the provider's first request reports it to its client
                 logger.exception("the %s adapter could not be loaded", adapter_name)
 

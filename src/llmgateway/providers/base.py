@@ -41,6 +41,12 @@ class ProviderAdapter(Protocol):
         tokens, AWS secrets), so that the gateway can scrub them from error messages."""
         ...
 
+    async def warm_up(self) -> None:
+        """Pay now, once the adapter is built in the gateway's warm-up, what the first call
+        would otherwise pay once (a TLS context read from the CA bundle, a platform probe), so
+        that the first request after start costs what the later ones do."""
+        ...
+
     async def aclose(self) -> None:
         """Close pooled clients."""
         ...

@@ -104,6 +104,9 @@ class BedrockAdapter:
     def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
         return list(self._secrets)
 
+    async def warm_up(self) -> None:
+        """Nothing yet: the client of a region is made, and its credentials read, by its first request."""
+
     async def aclose(self) -> None:
         for context, _client in self._clients.values():
             await context.__aexit__(None, None, None)

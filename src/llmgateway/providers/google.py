@@ -127,6 +127,9 @@ class GoogleAdapter:
         except ValueError as exc:  # the SDK refuses to build a client it lacks settings for
             raise ProviderNotConfiguredError(f"provider {request.provider.id!r} is not configured: {exc}") from None
 
+    async def warm_up(self) -> None:
+        """Nothing yet: the genai client of a key is made by its first request."""
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -49,6 +49,9 @@ class MockAdapter:
     def __init__(self, http_client: httpx2.AsyncClient) -> None:
         self._http = http_client  # unused: the mock calls nothing
 
+    async def warm_up(self) -> None:
+        """No network, nothing to pay ahead."""
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -55,6 +55,9 @@ class OllamaAdapter:
     def _new_client(self, host: str | None) -> ollama.AsyncClient:
         return ollama.AsyncClient(host=host, timeout=self._timeout)
 
+    async def warm_up(self) -> None:
+        """Nothing yet: the client of a host (its own httpx pool) is made by its first request."""
+
     async def aclose(self) -> None:
         await self._clients.aclose()  # each Ollama client has its own httpx pool
         await self._http.aclose()

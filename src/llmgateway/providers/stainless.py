@@ -11,6 +11,8 @@ per request leaves: the body's length, the host, and the encodings aiohttp decod
 
 from __future__ import annotations
 
+import asyncio
+import platform
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
@@ -128,6 +130,13 @@ class StainlessAdapter:
 
     def credentials(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
         return []  # the request's key is all it sends
+
+    async def warm_up(self) -> None:
+        """The session's pool, and the platform the SDK names in its headers: the first
+        `platform.platform()` of a process runs `uname -p`, on the event loop when the first
+        endpoint is prepared."""
+        await self._upstream.open()
+        await asyncio.to_thread(platform.platform)
 
     async def aclose(self) -> None:
         await self._upstream.aclose()
