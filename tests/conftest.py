@@ -374,6 +374,15 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0
         time.sleep(0.02)
 
 
+def ready_after_the_warm_up(url: str, timeout_s: float = 30.0) -> httpx.Response:
+    """`/health/ready` once the gateway's warm-up is over (it answers 503 `warming` until then)."""
+    deadline = time.monotonic() + timeout_s
+    while (ready := httpx.get(f"{url}/health/ready", timeout=10)).json()["status"] == "warming":
+        assert time.monotonic() < deadline, "the warm-up did not end"
+        time.sleep(0.02)
+    return ready
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from llmgateway.catalog import load_catalog
+from tests.conftest import ready_after_the_warm_up
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S_VERSION = "1.32.0"
@@ -84,7 +85,7 @@ def test_the_overlay_gives_every_replica_the_shared_database_and_redis() -> None
 
 def test_the_probes_answer_on_a_running_gateway(shared_gateway_url: str) -> None:
     assert httpx.get(f"{shared_gateway_url}/health/live").status_code == 200
-    assert httpx.get(f"{shared_gateway_url}/health/ready").status_code == 200
+    assert ready_after_the_warm_up(shared_gateway_url).status_code == 200
 
 
 def test_compose_runs_two_replicas_on_one_postgres_and_redis(tmp_path: Path) -> None:

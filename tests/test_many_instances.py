@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import SSE, RedisServer, served, wait_until
+from tests.conftest import SSE, RedisServer, ready_after_the_warm_up, served, wait_until
 from tests.emulators.base import Fault
 from tests.emulators.openai import DEFAULT_REPLY, OpenAIEmulator
 
@@ -137,7 +137,7 @@ def test_redis_down_mid_run_fails_no_request_and_comes_back(
     database = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     with ExitStack() as stack:
         (a, _), (b, _) = gateways(stack, tmp_path, 2, LLMGATEWAY_DATABASE_URL=database, LLMGATEWAY_REDIS_URL=redis_server.url)
-        assert httpx.get(f"http://127.0.0.1:{a}/health/ready").json() == {"status": "ready", "checks": {"database": True, "redis": True}}
+        assert ready_after_the_warm_up(f"http://127.0.0.1:{a}").json() == {"status": "ready", "checks": {"database": True, "redis": True}}
         redis_server.stop()
         body = {"model": "pair", "messages": [{"role": "user", "content": "hi"}]}
         for port in (a, b) * 5:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,9 +19,10 @@ import httpx2
 import pytest
 
 from llmgateway.api.app import create_app
+from llmgateway.core.gateway import Gateway
 from llmgateway.version import __version__
 from llmgateway.workers import spreads_connections
-from tests.conftest import ENTRY_POINT, SSE, free_port, make_settings, served
+from tests.conftest import ENTRY_POINT, SSE, free_port, make_settings, ready_after_the_warm_up, served
 from tests.emulators.openai import DEFAULT_REPLY, VALID_KEY, OpenAIEmulator
 from tests.test_engine_api import REFERENCE_KEYS, REFERENCE_METRICS
 
@@ -257,6 +259,29 @@ async def test_the_warm_up_makes_the_upstream_pool_so_the_first_request_reads_no
     assert by_the_warm_up == 1 and len(made) == by_the_warm_up
 
 
+async def test_readiness_waits_for_the_warm_up_while_liveness_does_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """An orchestrator sends traffic once `/health/ready` says so: a request that came during the
+    warm-up would wait for the configured providers' SDKs, so readiness waits for it too."""
+    release = asyncio.Event()
+    warm_up = Gateway.warm_up
+
+    async def held_warm_up(gateway: Gateway, readiness: dict[str, list[str]]) -> None:
+        await release.wait()
+        await warm_up(gateway, readiness)
+
+    monkeypatch.setattr(Gateway, "warm_up", held_warm_up)
+    app = create_app(make_settings(tmp_path))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+            warming, live = await client.get("/health/ready"), await client.get("/health/live")
+            release.set()
+            await app.state.warming
+            ready = await client.get("/health/ready")
+    assert warming.status_code == 503 and warming.json() == {"status": "warming", "checks": {}}
+    assert live.json() == {"status": "live"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "checks": {"database": True}}
+
+
 GOVERNED_PROBE = """
 import asyncio, sys
 from llmgateway.api.app import create_app
@@ -357,7 +382,7 @@ def test_sigterm_turns_readiness_off_while_it_still_serves_then_exits(tmp_path: 
     requests are still answered; the server stops only after the drain."""
     with served(tmp_path, LLMGATEWAY_DRAIN_S="4") as (port, process):
         base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/health/ready").json()["status"] == "ready"
+        assert ready_after_the_warm_up(base).json()["status"] == "ready"
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 3
         while (ready := httpx.get(f"{base}/health/ready")).status_code == 200:

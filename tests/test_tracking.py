@@ -30,6 +30,7 @@ from tests.conftest import (
     make_settings,
     new_writer,
     postgres_database,
+    ready_after_the_warm_up,
     running_gateway,
     served,
 )
@@ -696,7 +697,7 @@ def test_readiness_follows_the_database_and_liveness_does_not(
     `/health/ready` only while the request log's database does too."""
     name = postgres_url.rsplit("/", 1)[1]
     url = gateway_factory(database_url=postgres_url)
-    assert httpx.get(f"{url}/health/ready").json() == {"status": "ready", "checks": {"database": True}}
+    assert ready_after_the_warm_up(url).json() == {"status": "ready", "checks": {"database": True}}
     _postgres_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false; '
                     f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';")  # fmt: skip
     try:

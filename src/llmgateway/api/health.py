@@ -41,10 +41,13 @@ async def ready(request: Request) -> JSONResponse:
     """200 when this instance can serve as promised: its request log's database answers
     (migrated: the gateway does not start otherwise) and, when configured, Redis answers.
     503 otherwise, with what is down, so a load balancer sends traffic elsewhere meanwhile;
-    503 `draining` from SIGTERM on, when LLMGATEWAY_DRAIN_S is set."""
+    503 `warming` until the warm-up has loaded the configured providers (a request that came
+    sooner would wait for their SDKs); 503 `draining` from SIGTERM on, with LLMGATEWAY_DRAIN_S."""
     state = request.app.state
     if state.draining:  # SIGTERM came: the load balancer should stop sending (LLMGATEWAY_DRAIN_S)
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    if not state.warming.done():
+        return JSONResponse({"status": "warming", "checks": {}}, status_code=503)
     store = state.tracker.store
     checks = {"database": None if store is None else await store.reachable(timeout_s=1.0)}
     if state.shared is not None:
