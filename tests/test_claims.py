@@ -155,8 +155,8 @@ BEHAVIOURS_PROVEN_BY: dict[str, tuple[str, ...]] = {
         "test_chat_routes.py::test_a_refusal_is_recorded_with_the_provider_its_path_names"),
     "/health/ready answers 503 warming until the warm-up is over; /health/live does not wait": (
         "test_serve_cli.py::test_readiness_waits_for_the_warm_up_while_liveness_does_not",),
-    "the warm-up makes a configured provider's pool and TLS context, not its first request": (
-        "test_serve_cli.py::test_the_warm_up_makes_the_upstream_pool_so_the_first_request_reads_no_ca_bundle",),
+    "the warm-up makes the process's one TLS context, not the first request": (
+        "test_serve_cli.py::test_the_warm_up_makes_the_one_tls_context_so_the_first_request_reads_no_ca_bundle",),
     "once warm, the start-up heap is frozen out of the collector's generations": (
         "test_serve_cli.py::test_once_warm_the_start_up_heap_is_frozen",),
     "SQLite takes a batch of records in one statement, split at its placeholder limit": (

@@ -20,6 +20,7 @@ import pytest
 
 from llmgateway.api.app import create_app
 from llmgateway.core.gateway import Gateway
+from llmgateway.providers.pool import tls_context
 from llmgateway.version import __version__
 from llmgateway.workers import spreads_connections
 from tests.conftest import ENTRY_POINT, SSE, free_port, make_settings, ready_after_the_warm_up, served
@@ -240,15 +241,16 @@ def test_start_loads_no_sdk_and_warms_only_configured_providers_afterwards(
     assert out.strip() == f"[] {warmed} tokenizer: False alembic: False tracing SDK: False async engine: False"
 
 
-async def test_the_warm_up_makes_the_upstream_pool_so_the_first_request_reads_no_ca_bundle(
+async def test_the_warm_up_makes_the_one_tls_context_so_the_first_request_reads_no_ca_bundle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A configured provider's pooled session, with its TLS context (the CA bundle read and
-    parsed: 17-36 ms on this machine), is made by the warm-up, off the event loop, and the first
-    request after it makes none: the first request costs what the later ones do."""
+    """The process's one TLS context (the CA bundle read and parsed: 17-36 ms on this machine,
+    ~1 MiB) is made by the warm-up, and shared by the provider's HTTP client and its pooled
+    session: the first request after the warm-up makes none, and costs what the later ones do."""
     made: list[str] = []
     make_tls = httpx2.create_ssl_context
     monkeypatch.setattr(httpx2, "create_ssl_context", lambda *args, **kwargs: made.append("tls") or make_tls(*args, **kwargs))
+    tls_context.cache_clear()  # as in a new process
     app = create_app(make_settings(tmp_path))
     async with app.router.lifespan_context(app):
         await app.state.warming

@@ -42,9 +42,9 @@ class ProviderAdapter(Protocol):
         ...
 
     async def warm_up(self) -> None:
-        """Pay now, once the adapter is built in the gateway's warm-up, what the first call
-        would otherwise pay once (a TLS context read from the CA bundle, a platform probe), so
-        that the first request after start costs what the later ones do."""
+        """Pay now, once the adapter is built in the gateway's warm-up, what its first call
+        would otherwise pay once (the SDK's platform probe, say), so that the first request
+        after start costs what the later ones do."""
         ...
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@ import importlib.util
 
 from llmgateway.errors import ConfigurationError, GatewayError
 from llmgateway.providers.base import ProviderAdapter
-from llmgateway.providers.pool import shared_http_client
+from llmgateway.providers.pool import shared_http_client, tls_context
 from llmgateway.settings import Settings
 
 # adapter name -> (module, class, the package it needs)
@@ -62,8 +62,11 @@ class AdapterRegistry:
 
     @staticmethod
     def import_adapter(adapter_name: str) -> None:
-        """Import an adapter's module (and its SDK) without building it: safe in any thread."""
+        """Import an adapter's module (and its SDK) without building it, and make the process's
+        TLS context, which building it needs: what its first request would otherwise do on the
+        event loop. Safe in any thread."""
         importlib.import_module(ADAPTERS[adapter_name][0])
+        tls_context()
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():

@@ -132,10 +132,8 @@ class StainlessAdapter:
         return []  # the request's key is all it sends
 
     async def warm_up(self) -> None:
-        """The session's pool, and the platform the SDK names in its headers: the first
-        `platform.platform()` of a process runs `uname -p`, on the event loop when the first
-        endpoint is prepared."""
-        await self._upstream.open()
+        """The platform the SDK names in its headers: the first `platform.platform()` of a
+        process runs `uname -p`, on the event loop when the first endpoint is prepared."""
         await asyncio.to_thread(platform.platform)
 
     async def aclose(self) -> None:

@@ -11,15 +11,12 @@ travel to wherever a redirect points. The vendor's errors and the transport's ma
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from contextlib import contextmanager
 from typing import Any, AsyncIterator, Iterator, Mapping
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
-import httpx2
 import orjson
 
 from llmgateway.errors import (
@@ -29,6 +26,7 @@ from llmgateway.errors import (
     upstream_status_error,
     upstream_unreachable,
 )
+from llmgateway.providers.pool import tls_context
 
 # What an error body may be read up to, for its message.
 _ERROR_BODY_BYTES = 64 * 1024
@@ -50,24 +48,13 @@ class UpstreamSession:
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[str, str | None] = {}
 
-    async def open(self) -> None:
-        """Make the pool now, its TLS context (the CA bundle read and parsed: 17-36 ms) built in
-        a thread; without this, the first call makes it, on the event loop."""
-        if self._session is None:
-            tls = await asyncio.to_thread(httpx2.create_ssl_context)
-            if self._session is None:
-                self._session = self._new_session(tls)
-
     def _pool(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = self._new_session(httpx2.create_ssl_context())
+            connector = aiohttp.TCPConnector(limit=2000, keepalive_timeout=60, ssl=tls_context())
+            # No cookie jar: a cookie a vendor set on one client's call must not ride along
+            # on another's (and no cookie filtering on every request).
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
-
-    def _new_session(self, tls: ssl.SSLContext) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=2000, keepalive_timeout=60, ssl=tls)
-        # No cookie jar: a cookie a vendor set on one client's call must not ride along on
-        # another's (and no cookie filtering on every request).
-        return aiohttp.ClientSession(connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar())
 
     def _proxy_for(self, url: str) -> str | None:
         if url not in self._proxies:
