@@ -23,8 +23,9 @@ class AccessLines:
 
     Through `logging`, each line was a record, a handler's lock and a `write()` of its own:
     2-5% of a request's CPU in alternating rounds (bench/profile.md). A line now waits for the
-    rest of its turn at most. The lines of a turn go out in writes of whole lines of at most `PIPE_BUF` bytes
-    each, so that workers sharing one pipe (a container's stderr) never split each other's."""
+    rest of its turn at most. The lines of a turn go out in writes of whole lines of at most
+    `PIPE_BUF` bytes each, so that workers sharing one pipe (a container's stderr) never split
+    each other's."""
 
     def __init__(self) -> None:
         self._held: list[bytes] = []
